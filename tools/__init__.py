@@ -1,0 +1,1 @@
+"""Developer tooling: downloads, data generation. Not shipped in the wheel."""
