@@ -23,11 +23,12 @@ Functions (all download on first use, then only read the cache):
 - ``site_root(part)``   the unpacked wheel folder: put it on ``PYTHONPATH`` to import the code
   (only 0.9.0 / 0.16.1 import on this Python 3.11; read the others statically).
 - ``roots(part)``       the code folders of the part (list of Paths, inside ``site_root``).
-- ``files(part, quick=False)``  sorted ``.py`` files of the part; ``quick`` = every
-  ``QUICK_STRIDE``-th file (a deterministic ~5 % sample for CI-sized runs).
-- ``stats(part, quick=False)``  ``PartStats(part, files, lines, bytes)``.
-- ``corpus(parts=BENCH_PARTS, quick=False)``  ``{part: [files]}`` for several parts at once.
-- ``copy_tree(dest, parts=BENCH_PARTS, quick=False)``  a writable copy laid out as
+- ``files(part, quick=False, stride=None)``  sorted ``.py`` files of the part; ``quick`` = every
+  ``QUICK_STRIDE``-th file (a deterministic ~5 % sample for CI-sized runs); ``stride=n`` = every
+  n-th file (overrides ``quick``).
+- ``stats(part, quick=False, stride=None)``  ``PartStats(part, files, lines, bytes)``.
+- ``corpus(parts=BENCH_PARTS, quick=False, stride=None)``  ``{part: [files]}`` for several parts at once.
+- ``copy_tree(dest, parts=BENCH_PARTS, quick=False, stride=None)``  a writable copy laid out as
   ``dest/<part>/<path inside the wheel>`` (e.g. ``dest/megatron-core-0.16.1/megatron/core/...``),
   for tools that take one folder or that write (caches, touched files); returns the stats.
 
@@ -124,10 +125,18 @@ def _all_files(part: str) -> tuple[Path, ...]:
     return tuple(sorted(found))
 
 
-def files(part: str, quick: bool = False) -> list[Path]:
-    """Sorted ``.py`` files of ``part``; ``quick`` keeps a deterministic 1-in-QUICK_STRIDE sample."""
-    all_files = _all_files(part)
-    return list(all_files[::QUICK_STRIDE] if quick else all_files)
+def _stride(quick: bool, stride: int | None) -> int:
+    if stride is not None:
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        return stride
+    return QUICK_STRIDE if quick else 1
+
+
+def files(part: str, quick: bool = False, stride: int | None = None) -> list[Path]:
+    """Sorted ``.py`` files of ``part``; ``quick`` keeps a deterministic 1-in-QUICK_STRIDE sample,
+    ``stride=n`` a 1-in-n sample (first file included)."""
+    return list(_all_files(part)[::_stride(quick, stride)])
 
 
 def _count(paths: list[Path]) -> tuple[int, int]:
@@ -140,20 +149,21 @@ def _count(paths: list[Path]) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=None)
-def stats(part: str, quick: bool = False) -> PartStats:
-    """Files, lines and bytes of ``part`` (or of its quick sample)."""
-    paths = files(part, quick)
+def stats(part: str, quick: bool = False, stride: int | None = None) -> PartStats:
+    """Files, lines and bytes of ``part`` (or of a sample of it)."""
+    paths = files(part, quick, stride)
     lines, size = _count(paths)
     return PartStats(part, len(paths), lines, size)
 
 
-def corpus(parts: tuple[str, ...] | list[str] = BENCH_PARTS, quick: bool = False) -> dict[str, list[Path]]:
+def corpus(parts: tuple[str, ...] | list[str] = BENCH_PARTS, quick: bool = False,
+           stride: int | None = None) -> dict[str, list[Path]]:
     """``{part: sorted files}`` for several parts."""
-    return {name: files(name, quick) for name in parts}
+    return {name: files(name, quick, stride) for name in parts}
 
 
 def copy_tree(dest: Path, parts: tuple[str, ...] | list[str] = BENCH_PARTS,
-              quick: bool = False) -> list[PartStats]:
+              quick: bool = False, stride: int | None = None) -> list[PartStats]:
     """Copy the parts' files to ``dest/<part>/<path in wheel>``; ``dest`` must not exist yet.
 
     A copy (not links) so that tools may write caches next to it and a benchmark may touch a
@@ -165,11 +175,11 @@ def copy_tree(dest: Path, parts: tuple[str, ...] | list[str] = BENCH_PARTS,
     out = []
     for name in parts:
         base = site_root(name)
-        for src in files(name, quick):
+        for src in files(name, quick, stride):
             target = dest / name / src.relative_to(base)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target)
-        out.append(stats(name, quick))
+        out.append(stats(name, quick, stride))
     return out
 
 
