@@ -1,0 +1,144 @@
+"""Run one command several times: median wall time, and the peak memory of its process tree.
+
+Why subprocesses: every tool (ours and the peers) pays its own interpreter start-up and imports,
+exactly as a user running it does, and peak memory is per run. Memory is sampled from ``/proc``
+(sum of the RSS of the process and all its descendants, every ``SAMPLE_S``) in the first,
+discarded run only, so the sampler never slows the timed runs. ``ru_maxrss`` from ``wait4`` (the
+largest single process) is recorded for every run as a cross-check.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+SAMPLE_S = 0.05
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class BenchError(RuntimeError):
+    """A benchmarked command failed; the message names the command, exit code and stderr tail."""
+
+
+@dataclass
+class Measurement:
+    """Times (seconds) of the timed runs, and memory peaks in MB."""
+
+    name: str
+    times: list[float] = field(default_factory=list)
+    tree_peak_mb: float = 0.0
+    process_peak_mb: float = 0.0
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+
+def _proc_table() -> dict[int, tuple[int, int]]:
+    """``{pid: (ppid, rss_pages)}`` of every process visible in /proc."""
+    out: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        rest = raw[raw.rindex(b")") + 2:].split()
+        out[int(entry)] = (int(rest[1]), int(rest[21]))
+    return out
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Summed RSS of ``root`` and all its descendants right now."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            total += table[pid][1] * PAGE
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def run_once(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
+             sample: bool = False, ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float, float]:
+    """Run ``cmd``; return (wall seconds, tree peak MB or 0, largest-process peak MB).
+
+    Raises BenchError if the exit code is not in ``ok_codes`` (linters exit 1 on findings).
+    """
+    peak = 0
+    stop = threading.Event()
+    start = time.perf_counter()
+    proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+    def sampler() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss_bytes(proc.pid))
+            stop.wait(SAMPLE_S)
+
+    thread = threading.Thread(target=sampler, daemon=True) if sample else None
+    if thread:
+        thread.start()
+    # Read stderr in a thread so a chatty tool cannot fill the pipe and block.
+    err_chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stop.set()
+    if thread:
+        thread.join()
+    reader.join()
+    if proc.returncode not in ok_codes:
+        tail = b"".join(err_chunks).decode(errors="replace").strip().splitlines()[-8:]
+        raise BenchError(f"{' '.join(map(str, cmd))} (in {cwd}) exited {proc.returncode}, "
+                         f"expected {ok_codes}; stderr tail:\n  " + "\n  ".join(tail))
+    return elapsed, peak / 2**20, usage.ru_maxrss / 1024
+
+
+def measure(name: str, cmd: Sequence[str], cwd: Path, reps: int, env: dict[str, str] | None = None,
+            ok_codes: tuple[int, ...] = (0,), before: Callable[[int], None] | None = None,
+            warmup: bool = True) -> Measurement:
+    """One warm-up run (memory sampled, time discarded) then ``reps`` timed runs.
+
+    ``before(i)`` runs before every run (i = 0 for the warm-up), outside the timing: e.g. delete
+    the cache for a cold run, or touch a file.
+    """
+    m = Measurement(name)
+    runs = ([0] if warmup else []) + list(range(1, reps + 1))
+    for i in runs:
+        if before:
+            before(i)
+        sampled = i == runs[0]
+        elapsed, tree_mb, proc_mb = run_once(cmd, cwd, env, sample=sampled, ok_codes=ok_codes)
+        if sampled:
+            m.tree_peak_mb = max(m.tree_peak_mb, tree_mb)
+        m.process_peak_mb = max(m.process_peak_mb, proc_mb)
+        if i != 0 or not warmup:
+            m.times.append(elapsed)
+    return m
+
+
+def children_maxrss_mb() -> float:
+    """Largest RSS of any child this process has waited for (``RUSAGE_CHILDREN``), in MB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -1,0 +1,230 @@
+"""The rows of the benchmark, run in one go on one copy of the corpus.
+
+Why one run: the targets are ratios (cold lint vs ``ast.parse``, us vs each peer), and on a
+shared 2-core machine only numbers taken minutes apart under the same load compare. Every row is
+a subprocess on a private copy of the corpus (``tools.corpus.copy_tree``), so caches and touched
+files never reach the shared download cache.
+
+Two file sets: ``corpus`` (issue 11's whole corpus, or its 1-in-20 sample with ``--quick``) for
+the floor, ruff and every ``mcore-lint``/``mcore-fix`` row; ``subset`` (1-in-50, or 1-in-200
+with ``--quick``) where torchfix and Fixit run (they take minutes on the whole corpus), with
+``ast.parse`` and cold ``mcore-lint`` on the very same files so their ratios compare like with
+like. torchfix and Fixit get no warm-up run (their time is all CPU in libcst; a warm-up would only
+add minutes), so their memory is sampled in their first timed run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bench.measure import BenchError, Measurement, measure
+from bench.peers import peers_env, ruff_executable, write_ruff_config
+from tools.corpus import BENCH_PARTS, PartStats, copy_tree
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR_NAME = ".mcore_lint_cache"
+
+#: (key, label, file set) of every row, in table order. The CI test checks all are present.
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("read", "read all files (1 process)", "corpus"),
+    ("parse", "read + ast.parse (1 process): the floor", "corpus"),
+    ("ruff", "ruff check, TID251 banned-api (MC101 names)", "corpus"),
+    ("lint-cold", "mcore-lint, cold (no cache)", "corpus"),
+    ("lint-warm", "mcore-lint, warm (nothing changed)", "corpus"),
+    ("lint-touched", "mcore-lint, one file touched", "corpus"),
+    ("fix-diff", "mcore-fix --diff, cold", "corpus"),
+    ("fix-diff-k", "mcore-fix --diff, cold, K files to rewrite", "corpus"),
+    ("sub-parse", "read + ast.parse (1 process)", "subset"),
+    ("sub-lint-cold", "mcore-lint, cold", "subset"),
+    ("sub-torchfix", "torchfix (default rules, default -j)", "subset"),
+    ("sub-fixit", "Fixit lint (built-in rules)", "subset"),
+)
+
+#: The seed's broken loss averaging (shared/seeds/sft-trainer-parallel-state-fix.md, "Before"),
+#: appended to K real files to give mcore-fix K files with one MC101 fix each.
+BROKEN_SNIPPET = '''
+
+def _bench_broken_loss_average(loss):
+    import torch
+    from megatron.core import tensor_parallel
+
+    if tensor_parallel.get_data_parallel_world_size() > 1:
+        torch.distributed.all_reduce(loss, group=tensor_parallel.get_data_parallel_group())
+    return loss
+'''
+
+
+@dataclass
+class Config:
+    """How big a run is."""
+
+    quick: bool
+    reps: int
+    peer_reps: int
+    fix_k: int
+    corpus_stride: int | None
+    subset_stride: int
+    jobs: int | None = None  # None: mcore-lint's default --jobs
+
+    @classmethod
+    def make(cls, quick: bool, reps: int | None = None, peer_reps: int | None = None) -> "Config":
+        if quick:
+            return cls(True, reps or 1, peer_reps or 1, 3, 20, 200)
+        return cls(False, reps or 5, peer_reps or 3, 50, None, 50)
+
+
+@dataclass
+class Results:
+    """Everything the table needs: sizes, measurements by row key, notes, tool versions."""
+
+    config: Config
+    corpus: list[PartStats]
+    subset: list[PartStats]
+    rows: dict[str, Measurement] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @staticmethod
+    def total(stats: list[PartStats]) -> tuple[int, int]:
+        return sum(s.files for s in stats), sum(s.lines for s in stats)
+
+
+def _bin(name: str) -> Path:
+    return Path(sys.executable).parent / name
+
+
+def mcore_lint_problem() -> str | None:
+    """None if ``mcore-lint`` and ``mcore-fix`` run here, else why not."""
+    for tool in ("mcore-lint", "mcore-fix"):
+        exe = _bin(tool)
+        if not exe.exists():
+            return f"{exe} not installed"
+        proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return f"{tool} --help exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[:200]}"
+    return None
+
+
+def _remove_caches(top: Path) -> None:
+    for found in list(top.rglob(CACHE_DIR_NAME)):
+        shutil.rmtree(found, ignore_errors=True)
+
+
+def _typical_file(root: Path) -> Path:
+    """The median-sized file: what "one touched file" should cost."""
+    files = sorted(root.rglob("*.py"), key=lambda p: (p.stat().st_size, str(p)))
+    return files[len(files) // 2]
+
+
+def _inject(root: Path, k: int) -> list[Path]:
+    """Append the broken snippet to K files spread over the tree; returns them."""
+    files = sorted(root.rglob("*.py"))
+    step = max(1, len(files) // k)
+    chosen = files[::step][:k]
+    for path in chosen:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(BROKEN_SNIPPET)
+    return chosen
+
+
+def _count_diff_files(cmd: list[str], cwd: Path) -> int:
+    """How many files ``mcore-fix --diff`` would rewrite (``+++`` headers in its diff)."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    return sum(1 for line in proc.stdout.splitlines() if line.startswith("+++ "))
+
+
+def run(work: Path, cfg: Config, log: Callable[[str], None]) -> Results:
+    """Run every row into ``work`` (which must not exist); returns the measurements."""
+    corpus_dir, subset_dir = work / "corpus", work / "subset"
+    work.mkdir(parents=True)
+    corpus_stats = copy_tree(corpus_dir, BENCH_PARTS, stride=cfg.corpus_stride)
+    subset_stats = copy_tree(subset_dir, BENCH_PARTS, stride=cfg.subset_stride)
+    res = Results(cfg, corpus_stats, subset_stats)
+    files, lines = res.total(corpus_stats)
+    log(f"corpus: {files} files, {lines} lines; subset: {res.total(subset_stats)}")
+
+    py = sys.executable
+    floor_env = dict(os.environ, PYTHONPATH=str(ROOT))
+    tool_env = dict(os.environ)
+    reps, slow_reps = cfg.reps, cfg.peer_reps
+    warm = not cfg.quick
+
+    def row(key: str, cmd: list[str], cwd: Path = work, env: dict[str, str] | None = None,
+            ok: tuple[int, ...] = (0,), before: Callable[[int], None] | None = None,
+            n: int = reps, warmup: bool | None = None) -> Measurement | None:
+        log(f"  {key}: {' '.join(str(c) for c in cmd)}")
+        try:
+            m = measure(key, [str(c) for c in cmd], cwd, n, env=env or tool_env, ok_codes=ok,
+                        before=before, warmup=warm if warmup is None else warmup)
+        except (BenchError, OSError) as exc:
+            res.notes[key] = f"failed: {exc}"
+            log(f"    FAILED: {exc}")
+            return None
+        res.rows[key] = m
+        log(f"    median {m.median:.3f} s, tree peak {m.tree_peak_mb:.0f} MB")
+        return m
+
+    # Floors.
+    row("read", [py, "-m", "bench.floor", "read", corpus_dir], env=floor_env)
+    row("parse", [py, "-m", "bench.floor", "parse", corpus_dir], env=floor_env)
+
+    # ruff.
+    try:
+        cfg_path, n_banned = write_ruff_config(work / "ruff-bench.toml")
+        res.facts["ruff_banned_names"] = n_banned
+        ruff = ruff_executable()
+        res.facts["ruff_version"] = subprocess.run([str(ruff), "--version"], capture_output=True,
+                                                   text=True).stdout.strip()
+        row("ruff", [ruff, "check", "--no-cache", "--config", cfg_path, "--exit-zero", corpus_dir])
+    except Exception as exc:  # noqa: BLE001 - a missing peer is a note in the table, not a crash
+        res.notes["ruff"] = f"not run: {exc}"
+
+    # mcore-lint / mcore-fix.
+    problem = mcore_lint_problem()
+    if problem:
+        for key in ("lint-cold", "lint-warm", "lint-touched", "fix-diff", "fix-diff-k", "sub-lint-cold"):
+            res.notes[key] = f"not run: {problem}"
+    else:
+        lint = [_bin("mcore-lint"), "--select", "ALL"]
+        if cfg.jobs:
+            lint += ["--jobs", str(cfg.jobs)]
+        fix = [_bin("mcore-fix"), "--diff", "--select", "ALL"]
+        lint_ok = fix_ok = (0, 1)
+        cold = lambda i: _remove_caches(work)  # noqa: E731
+        row("lint-cold", [*lint, corpus_dir], ok=lint_ok, before=cold)
+        row("lint-warm", [*lint, corpus_dir], ok=lint_ok)
+        touched = _typical_file(corpus_dir)
+        res.facts["touched_file"] = str(touched.relative_to(corpus_dir))
+        res.facts["touched_file_lines"] = touched.read_bytes().count(b"\n")
+
+        def touch(i: int) -> None:
+            with open(touched, "a", encoding="utf-8") as fh:
+                fh.write(f"# bench touch {i}\n")
+
+        row("lint-touched", [*lint, corpus_dir], ok=lint_ok, before=touch)
+        res.facts["fix_files_rewritten"] = _count_diff_files([*map(str, fix), str(corpus_dir)], work)
+        row("fix-diff", [*fix, corpus_dir], ok=fix_ok, before=cold)
+        injected = _inject(corpus_dir, cfg.fix_k)
+        res.facts["fix_k"] = len(injected)
+        res.facts["fix_k_files_rewritten"] = _count_diff_files([*map(str, fix), str(corpus_dir)], work)
+        row("fix-diff-k", [*fix, corpus_dir], ok=fix_ok, before=cold)
+        row("sub-lint-cold", [*lint, subset_dir], ok=lint_ok, before=cold)
+
+    row("sub-parse", [py, "-m", "bench.floor", "parse", subset_dir], env=floor_env)
+
+    # torchfix and Fixit, in their own environment.
+    try:
+        peers = peers_env()
+        row("sub-torchfix", [peers / "torchfix", subset_dir], ok=(0, 1), n=slow_reps, warmup=False)
+        row("sub-fixit", [peers / "fixit", "lint", subset_dir], ok=(0, 1), n=slow_reps, warmup=False)
+        res.facts["peers"] = "torchfix 0.7.0, Fixit 2.2.1 (libcst 1.5.1)"
+    except Exception as exc:  # noqa: BLE001
+        for key in ("sub-torchfix", "sub-fixit"):
+            res.notes.setdefault(key, f"not run: {exc}")
+    return res
