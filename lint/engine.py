@@ -1,0 +1,88 @@
+"""One file's text -> findings: parse (ast), build the semantic model once, run the rules,
+honour ``# noqa``. No I/O here (the runner reads files, the fixer rewrites text).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import warnings
+from typing import Iterable, Sequence
+
+from .findings import Finding
+from .rules.base import Context, Rule
+from .semantic import build_model
+from .target import Target
+
+_NOQA = re.compile(r"#\s*noqa(?::[ \t]*(?P<codes>[A-Za-z]+[0-9]+(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
+
+
+class ParseError(Exception):
+    """Source that ``ast`` cannot parse; message gives line and column."""
+
+
+def parse(source: str, filename: str) -> ast.Module:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarning for invalid escapes etc.
+            return ast.parse(source, filename=filename)
+    except SyntaxError as e:
+        where = f"line {e.lineno}" + (f", column {e.offset}" if e.offset else "")
+        raise ParseError(f"syntax error at {where}: {e.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as e:  # e.g. NUL bytes, deep nesting
+        raise ParseError(f"cannot parse: {e}") from None
+
+
+def noqa_codes(line: str) -> set[str] | None:
+    """Codes suppressed on a line: None = no noqa, empty set = bare ``# noqa`` (all codes)."""
+    if "noqa" not in line.lower():
+        return None
+    m = _NOQA.search(line)
+    if not m:
+        return None
+    codes = m.group("codes")
+    return {c.upper() for c in re.findall(r"[A-Za-z]+[0-9]+", codes)} if codes else set()
+
+
+def is_suppressed(finding: Finding, lines: Sequence[str]) -> bool:
+    for row in {finding.location.row, finding.end_location.row}:
+        if 0 < row <= len(lines):
+            codes = noqa_codes(lines[row - 1])
+            if codes is not None and (not codes or finding.code in codes):
+                return True
+    return False
+
+
+def roots_of(rules: Iterable[type[Rule]]) -> tuple[str, ...]:
+    roots: list[str] = []
+    for r in rules:
+        for root in r.roots:
+            if root not in roots:
+                roots.append(root)
+    return tuple(roots) or ("megatron",)
+
+
+def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target: Target | None = None, *,
+                 module: str | None = None, is_package: bool = False, tree: ast.Module | None = None) -> list[Finding]:
+    """Findings of ``rules`` (already selected for this file) on ``source``, sorted, with
+    ``# noqa`` applied. Raises ParseError when the text does not parse."""
+    target = target or Target()
+    active = [r for r in rules if target.overlaps(r.releases)]
+    if tree is None:
+        tree = parse(source, filename)
+    if not active:
+        return []
+    model = build_model(tree, source, filename, module, is_package, roots_of(active))
+    if not model.imports and not model.star_imports:
+        return []
+    findings: list[Finding] = []
+    for rule_cls in active:
+        ctx = Context(rule_cls(), model, target)
+        ctx.rule.check(ctx)
+        findings.extend(ctx.findings)
+    if not findings:
+        return []
+    lines = re.split(r"\r\n|\r|\n", source)
+    out = [f for f in findings if not is_suppressed(f, lines)]
+    out.sort(key=Finding.sort_key)
+    return out

@@ -1,0 +1,780 @@
+"""The semantic model of one file: which names reach megatron (or another tracked package).
+
+Built once per file on the stdlib ``ast`` tree and shared by every rule (ruff's design; the
+libcst metadata providers torchfix and Fixit use cost 120-365x an ``ast.parse`` on Megatron
+code). To stay close to the cost of the parse it never walks the whole tree:
+
+1. **Statements only** (no expressions): one pass over statement lists records every statement
+   with its scope (module / function / class) and its *branch path* (which ``if``/``try``/loop
+   branch it sits in), and collects the import statements.
+2. **Imports first**: imports whose target starts with a tracked root (``megatron`` by default;
+   relative imports resolved from the file's module name) give the *candidate names*. A file
+   with none stops here.
+3. **Hot statements only**: one regex over the source finds the lines mentioning a candidate
+   name; only statements (or compound-statement headers) on those lines have their expressions
+   walked, to find uses (``Name``/``Attribute`` chains), rebindings and shadowing.
+4. **Resolve**: each use is resolved through Python's scoping rules (local, enclosing
+   functions, module; class scopes are not visible from methods; ``global``/``nonlocal``) to
+   the bindings that can reach it: the latest preceding binding on the same branch path kills
+   earlier ones; bindings on other branches stay as alternatives (like libcst's set of
+   qualified names).
+
+Known approximations: names bound by comprehensions and lambdas shadow only inside them; a
+``from x import *`` is recorded (``star_imports``) but binds nothing; ``exec``/``globals()`` are
+ignored.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Iterator
+
+from ..findings import Location
+from .modules import canonical, resolve_relative
+
+#: Roots whose names are tracked by default. Rules may add roots (``Rule.roots``).
+DEFAULT_ROOTS: tuple[str, ...] = ("megatron",)
+
+#: Exceptions whose ``except`` makes the ``try`` body a compatibility guard.
+GUARD_EXCEPTIONS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError"})
+_BROAD_EXCEPTIONS = frozenset({"Exception", "BaseException", ""})  # "" = bare ``except:``
+
+_SCOPE_KINDS = ("module", "function", "class")
+
+
+@dataclass(eq=False)
+class Scope:
+    """A Python scope: the module, a function (or lambda-free ``async def``), or a class body."""
+
+    kind: str  # "module" | "function" | "class"
+    node: ast.AST  # ast.Module / ast.FunctionDef / ast.AsyncFunctionDef / ast.ClassDef
+    parent: "Scope | None"
+    globals: set[str] = field(default_factory=set)
+    nonlocals: set[str] = field(default_factory=set)
+    bindings: dict[str, list["Binding"]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str | None:
+        return getattr(self.node, "name", None)
+
+    def chain(self) -> Iterator["Scope"]:
+        s: Scope | None = self
+        while s is not None:
+            yield s
+            s = s.parent
+
+
+@dataclass(frozen=True, eq=False)
+class Branch:
+    """One step of a branch path: the compound statement and which part of it."""
+
+    node: ast.stmt  # ast.If / ast.Try / ast.For / ast.While / ast.Match / ...
+    part: str  # "body" | "else" | "handler0".. | "finally" | "case0"..
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Why a node may be compatibility code rather than a plain use.
+
+    kind "try": the node is in a ``try`` (``part`` body/handler/else/finally) whose handlers catch
+    ``catches`` (exception names as written, "" for a bare ``except``).
+    kind "if": the node is under an ``if`` (``part`` body/else) whose test calls ``hasattr``
+    (``hasattr``) or compares a version (``version``: a name or attribute containing
+    "version", e.g. ``__version__``, ``is_te_min_version``, ``Version(...)``).
+    """
+
+    kind: str
+    node: ast.stmt
+    part: str
+    catches: frozenset[str] = frozenset()
+    hasattr: bool = False
+    version: bool = False
+
+    @property
+    def is_import_guard(self) -> bool:
+        """Inside a ``try`` body (or its handlers) that catches ImportError / ModuleNotFoundError /
+        AttributeError (or a broad ``except``): the code expects the name may be missing."""
+        return self.kind == "try" and self.part != "finally" and bool(
+            self.catches & (GUARD_EXCEPTIONS | _BROAD_EXCEPTIONS)
+        )
+
+
+@dataclass(eq=False)
+class Binding:
+    """A name bound in a scope: by an import (``kind`` "import"), assignment, parameter,
+    ``def``/``class``, ``except ... as``, ``with ... as``, ``for`` target, ``del`` ("delete").
+
+    For imports of a tracked package ``qualname`` is what the name refers to
+    (``import megatron.core.parallel_state as mpu`` binds ``mpu`` ->
+    ``megatron.core.parallel_state``; ``import megatron.core`` binds ``megatron`` ->
+    ``megatron``); it is ``None`` for every other binding.
+    """
+
+    name: str
+    kind: str
+    node: ast.AST  # ast.alias for imports; the Name / arg / def / handler otherwise
+    stmt: ast.stmt  # the statement that binds (ast.Import / ast.ImportFrom for imports)
+    scope: Scope
+    branch: tuple[Branch, ...]
+    qualname: str | None = None
+    # imports only: the module as written (absolute after resolving relative imports),
+    # the imported object (``from m import obj``), the ``as`` name, the relative level.
+    module: str | None = None
+    imported: str | None = None
+    asname: str | None = None
+    level: int = 0
+    references: list["Reference"] = field(default_factory=list)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (getattr(self.node, "lineno", self.stmt.lineno), getattr(self.node, "col_offset", self.stmt.col_offset))
+
+    @property
+    def is_import(self) -> bool:
+        return self.kind == "import"
+
+    @property
+    def is_tracked(self) -> bool:
+        return self.qualname is not None
+
+
+@dataclass(eq=False)
+class Reference:
+    """A use of a tracked name: the longest ``Name``/``Attribute`` chain rooted at a name that
+    resolves to a tracked binding, e.g. ``tp.get_data_parallel_rank`` in
+    ``tp.get_data_parallel_rank()`` with ``qualname`` "megatron.core.tensor_parallel.get_data_parallel_rank".
+    """
+
+    node: ast.expr  # outermost Name/Attribute of the chain
+    root: ast.Name  # the Name the chain starts with
+    qualname: str
+    binding: Binding  # the tracked binding the root resolved to (most recent candidate)
+    candidates: tuple[Binding, ...]  # every binding that may reach this use (tracked or not)
+    scope: Scope
+    stmt: ast.stmt
+    branch: tuple[Branch, ...]
+    parent: ast.AST | None  # parent of ``node``
+    ctx: str  # "load" | "store" | "del" (``tp.x = 1`` stores an attribute)
+
+    @property
+    def call(self) -> ast.Call | None:
+        """The call when ``node`` is the called function (``node(...)``)."""
+        p = self.parent
+        return p if isinstance(p, ast.Call) and p.func is self.node else None
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when some binding that may reach this use is not the tracked one (for
+        example ``try: import megatron.core as mc`` / ``except ImportError: mc = None``)."""
+        return any(b.qualname is None for b in self.candidates) or len({b.qualname for b in self.candidates}) > 1
+
+    @property
+    def module(self) -> str:
+        """``qualname`` without its last component."""
+        return self.qualname.rpartition(".")[0]
+
+    @property
+    def attr(self) -> str:
+        """Last component of ``qualname``."""
+        return self.qualname.rpartition(".")[2]
+
+
+@dataclass(eq=False)
+class _Stmt:
+    stmt: ast.stmt
+    scope: Scope
+    branch: tuple[Branch, ...]
+    first: int  # first line that matters for hot-line matching
+    last: int  # last line that matters (inclusive)
+    header: bool  # compound statement: only its header expressions are visited
+
+
+class SemanticModel:
+    """Resolved tracked names of one parsed file. Build with :func:`build_model`.
+
+    Attributes rules read:
+      ``tree``, ``source``, ``filename``, ``module`` (dotted name or None);
+      ``imports``: every import binding (tracked or not), in source order;
+      ``references``: every use of a tracked name, in source order;
+      ``star_imports``: ``from m import *`` statements (ast.ImportFrom).
+    """
+
+    def __init__(self, tree: ast.Module, source: str, filename: str = "<unknown>", module: str | None = None,
+                 is_package: bool = False, roots: Iterable[str] = DEFAULT_ROOTS):
+        self.tree = tree
+        self.source = source
+        self.filename = filename
+        self.module = module
+        self.is_package = is_package
+        self.roots = tuple(roots)
+        self.module_scope = Scope("module", tree, None)
+        self.imports: list[Binding] = []
+        self.references: list[Reference] = []
+        self.star_imports: list[ast.ImportFrom] = []
+        self._stmts: list[_Stmt] = []
+        self._stmt_info: dict[int, _Stmt] = {}
+        self._parents: dict[int, ast.AST] = {}
+        self._node_stmt: dict[int, ast.stmt] = {}
+        self._scope_of_def: dict[int, Scope] = {}
+        self._line_starts: list[int] | None = None
+
+    # ------------------------------------------------------------------ queries for rules
+    def is_tracked(self, qualname: str | None) -> bool:
+        return bool(qualname) and any(qualname == r or qualname.startswith(r + ".") for r in self.roots)
+
+    @property
+    def tracked_imports(self) -> list[Binding]:
+        return [b for b in self.imports if b.qualname is not None]
+
+    def references_to(self, prefix: str) -> list[Reference]:
+        """References whose qualname is ``prefix`` or starts with ``prefix + '.'``."""
+        dot = prefix + "."
+        return [r for r in self.references if r.qualname == prefix or r.qualname.startswith(dot)]
+
+    def qualname_of(self, expr: ast.AST) -> str | None:
+        """Qualified name of a ``Name``/``Attribute`` chain whose root is a tracked name, e.g. the
+        ``tp.layers`` inside ``tp.layers.ColumnParallelLinear``; None otherwise."""
+        parts: list[str] = []
+        node = expr
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        for ref in self._refs_by_root.get(id(node), ()):
+            base = ref.binding.qualname
+            return canonical(".".join([base, *reversed(parts)])) if base else None
+        return None
+
+    @cached_property
+    def _refs_by_root(self) -> dict[int, list[Reference]]:
+        out: dict[int, list[Reference]] = {}
+        for r in self.references:
+            out.setdefault(id(r.root), []).append(r)
+        return out
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        """Parent of an expression inside a visited (hot) statement, or of a statement."""
+        return self._parents.get(id(node))
+
+    def statement(self, node: ast.AST) -> ast.stmt | None:
+        """The statement holding ``node`` (itself when it is a statement)."""
+        if isinstance(node, ast.stmt):
+            return node
+        return self._node_stmt.get(id(node))
+
+    def scope_of(self, node: ast.AST) -> Scope:
+        """Scope in which ``node`` (a statement, or an expression in a visited statement) runs."""
+        stmt = self.statement(node)
+        info = self._stmt_info.get(id(stmt)) if stmt is not None else None
+        return info.scope if info else self.module_scope
+
+    def branch_of(self, node: ast.AST) -> tuple[Branch, ...]:
+        stmt = self.statement(node)
+        info = self._stmt_info.get(id(stmt)) if stmt is not None else None
+        return info.branch if info else ()
+
+    def enclosing_function(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        for s in self.scope_of(node).chain():
+            if s.kind == "function":
+                return s.node  # type: ignore[return-value]
+        return None
+
+    def enclosing_class(self, node: ast.AST) -> ast.ClassDef | None:
+        for s in self.scope_of(node).chain():
+            if s.kind == "class":
+                return s.node  # type: ignore[return-value]
+        return None
+
+    def guards_of(self, node: ast.AST) -> tuple[Guard, ...]:
+        """Guards around ``node`` within its function (or module/class body), innermost last."""
+        return tuple(g for g in (self._guard(b) for b in self.branch_of(node)) if g is not None)
+
+    def is_guarded(self, node: ast.AST) -> bool:
+        """Inside an import guard (``try ... except ImportError/ModuleNotFoundError/
+        AttributeError``), under ``if hasattr(...)``, or under a version comparison."""
+        return any(g.is_import_guard or g.hasattr or g.version for g in self.guards_of(node))
+
+    def bindings_visible(self, name: str, node: ast.AST) -> list[Binding]:
+        """Bindings of ``name`` that may be visible at ``node`` (only names the model tracked:
+        candidate names, plus names bound by any import)."""
+        return list(self._resolve(name, self.scope_of(node), self._pos(node), self.branch_of(node)))
+
+    def local_name_for(self, qualname: str, node: ast.AST) -> str | None:
+        """Text that refers to module/object ``qualname`` at ``node`` through an existing
+        import, e.g. "mpu" after ``from megatron.core import mpu`` for
+        "megatron.core.parallel_state"; None when no unambiguous tracked binding reaches it."""
+        qualname = canonical(qualname)
+        best: str | None = None
+        for b in self.imports:
+            if b.qualname is None:
+                continue
+            if b.qualname == qualname:
+                text = b.name
+            elif qualname.startswith(b.qualname + ".") and b.asname is None and b.imported is None:
+                # ``import megatron.core.parallel_state`` binds ``megatron``: spell it out
+                # only when that submodule itself was imported.
+                if b.module is None or not (b.module == qualname or b.module.startswith(qualname + ".")):
+                    continue
+                text = qualname
+            else:
+                continue
+            visible = self.bindings_visible(b.name, node)
+            if visible and all(v.qualname == b.qualname for v in visible):
+                if best is None or len(text) < len(best):
+                    best = text
+        return best
+
+    def is_bound(self, name: str) -> bool:
+        """Whether ``name`` is bound anywhere the model looked (imports, or rebinding of a
+        candidate name). A conservative check for fixes that introduce a new name."""
+        if any(b.name == name for b in self.imports):
+            return True
+        return re.search(r"\b%s\b" % re.escape(name), self.source) is not None
+
+    # ------------------------------------------------------------------ positions
+    @property
+    def line_starts(self) -> list[int]:
+        """0-based character offset of each line start (line 1 at index 0)."""
+        if self._line_starts is None:
+            starts = [0]
+            for m in re.finditer(r"\r\n|\r|\n", self.source):
+                starts.append(m.end())
+            self._line_starts = starts
+        return self._line_starts
+
+    def char_col(self, lineno: int, col_bytes: int) -> int:
+        """0-based character column of an ast (UTF-8 byte) column on line ``lineno``."""
+        starts = self.line_starts
+        start = starts[lineno - 1]
+        end = starts[lineno] if lineno < len(starts) else len(self.source)
+        line = self.source[start:end]
+        if line.isascii():
+            return col_bytes
+        return len(line.encode("utf-8")[:col_bytes].decode("utf-8", errors="ignore"))
+
+    def location(self, node: ast.AST) -> tuple[Location, Location]:
+        """1-based (start, end) character locations of ``node``."""
+        start = Location(node.lineno, self.char_col(node.lineno, node.col_offset) + 1)
+        end_line = node.end_lineno or node.lineno
+        end_col = node.end_col_offset if node.end_col_offset is not None else node.col_offset
+        end = Location(end_line, self.char_col(end_line, end_col) + 1)
+        return start, end
+
+    def offset(self, loc: Location) -> int:
+        """0-based character offset in ``source`` of a 1-based location."""
+        return self.line_starts[loc.row - 1] + loc.column - 1
+
+    def segment(self, node: ast.AST) -> str:
+        start, end = self.location(node)
+        return self.source[self.offset(start): self.offset(end)]
+
+    def line_text(self, row: int) -> str:
+        starts = self.line_starts
+        end = starts[row] if row < len(starts) else len(self.source)
+        return self.source[starts[row - 1]:end].rstrip("\r\n")
+
+    # ------------------------------------------------------------------ internals
+    def _pos(self, node: ast.AST) -> tuple[int, int]:
+        return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+
+    def _guard(self, b: Branch) -> Guard | None:
+        node = b.node
+        if isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            catches: set[str] = set()
+            for h in node.handlers:
+                catches |= _exception_names(h.type)
+            return Guard("try", node, b.part, catches=frozenset(catches))
+        if isinstance(node, (ast.If, ast.While)):
+            has, ver = _classify_test(node.test)
+            return Guard("if", node, b.part, hasattr=has, version=ver)
+        return None
+
+    def _resolve(self, name: str, scope: Scope, pos: tuple[int, int], branch: tuple[Branch, ...]) -> list[Binding]:
+        """Bindings of ``name`` that may reach a use at ``pos`` in ``scope``."""
+        first = True
+        s: Scope | None = scope
+        while s is not None:
+            if name in s.globals and s.kind != "module":
+                s = self.module_scope
+                first = False
+                continue
+            if s.kind == "class" and not first:
+                s = s.parent
+                continue
+            bound = s.bindings.get(name)
+            if bound:
+                if first:
+                    before = [b for b in bound if b.position < pos]
+                    if not before:
+                        return []
+                    return _reaching(before, branch)
+                return _reaching(bound, ())
+            if name in s.nonlocals:
+                first = False
+                s = s.parent
+                continue
+            first = False
+            s = s.parent
+        return []
+
+
+def _reaching(bindings: list[Binding], branch: tuple[Branch, ...]) -> list[Binding]:
+    """From bindings in source order, those that may still hold at a point on ``branch``: walk
+    back from the latest; one whose branch path is a prefix of ``branch`` always ran and hides
+    the earlier ones."""
+    out: list[Binding] = []
+    for b in reversed(bindings):
+        out.append(b)
+        if len(b.branch) <= len(branch) and all(x.node is y.node and x.part == y.part for x, y in zip(b.branch, branch)):
+            break
+    return out
+
+
+def _exception_names(node: ast.expr | None) -> set[str]:
+    if node is None:
+        return {""}
+    if isinstance(node, ast.Tuple):
+        out: set[str] = set()
+        for e in node.elts:
+            out |= _exception_names(e)
+        return out
+    if isinstance(node, ast.Name):
+        return {node.id}
+    if isinstance(node, ast.Attribute):
+        return {node.attr}
+    return set()
+
+
+def _classify_test(test: ast.expr) -> tuple[bool, bool]:
+    has = ver = False
+    for n in ast.walk(test):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "hasattr":
+            has = True
+        elif isinstance(n, ast.Name) and "version" in n.id.lower():
+            ver = True
+        elif isinstance(n, ast.Attribute) and "version" in n.attr.lower():
+            ver = True
+    return has, ver
+
+
+# ---------------------------------------------------------------------- building
+_COMPOUND_HEADERS = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)
+
+
+def build_model(tree: ast.Module, source: str, filename: str = "<unknown>", module: str | None = None,
+                is_package: bool = False, roots: Iterable[str] = DEFAULT_ROOTS) -> SemanticModel:
+    """Build the semantic model of a parsed file (see the module docstring for the passes)."""
+    model = SemanticModel(tree, source, filename, module, is_package, roots)
+    roots = model.roots
+    # Cheap exit: no root mentioned and no relative import that could reach one.
+    if not any(r in source for r in roots) and not (
+        module and any(module == r or module.startswith(r + ".") for r in roots) and "from ." in source
+    ):
+        return model
+    _Builder(model).run()
+    return model
+
+
+class _Builder:
+    def __init__(self, model: SemanticModel):
+        self.m = model
+
+    def run(self) -> None:
+        m = self.m
+        self._statements(m.tree.body, m.module_scope, ())
+        m.imports.sort(key=lambda b: b.position)
+        candidates = self._imports()
+        if not candidates:
+            return
+        hot = self._hot_lines(candidates)
+        if not hot:
+            return
+        self.candidates = candidates
+        pending_uses: list[tuple[ast.Name, _Stmt, str]] = []
+        for info in m._stmts:
+            i = bisect.bisect_left(hot, info.first)
+            if i < len(hot) and hot[i] <= info.last:
+                self._visit_statement(info, pending_uses)
+        # resolve after all bindings are known (a function body may use a later global)
+        for scope_bindings in self._all_scopes():
+            for lst in scope_bindings.values():
+                lst.sort(key=lambda b: b.position)
+        for name_node, info, ctx in pending_uses:
+            self._resolve_use(name_node, info, ctx)
+        m.references.sort(key=lambda r: (r.node.lineno, r.node.col_offset))
+
+    # -- pass 1: statements -------------------------------------------------------------
+    def _statements(self, body: list[ast.stmt], scope: Scope, branch: tuple[Branch, ...]) -> None:
+        m = self.m
+        stack: list[tuple[list[ast.stmt], Scope, tuple[Branch, ...], ast.AST | None]] = [(body, scope, branch, m.tree)]
+        while stack:
+            body, scope, branch, parent = stack.pop()
+            for stmt in body:
+                t = type(stmt)
+                m._parents[id(stmt)] = parent  # type: ignore[assignment]
+                if t is ast.Import or t is ast.ImportFrom:
+                    info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
+                    m._stmts.append(info)
+                    m._stmt_info[id(stmt)] = info
+                    self._record_import(stmt, info)  # type: ignore[arg-type]
+                    continue
+                if t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef:
+                    first = min([d.lineno for d in stmt.decorator_list] + [stmt.lineno])  # type: ignore[attr-defined]
+                    last = stmt.body[0].lineno  # type: ignore[attr-defined]
+                    info = _Stmt(stmt, scope, branch, first, last, True)
+                    m._stmts.append(info)
+                    m._stmt_info[id(stmt)] = info
+                    kind = "class" if t is ast.ClassDef else "function"
+                    inner = Scope(kind, stmt, scope)
+                    m._scope_of_def[id(stmt)] = inner
+                    stack.append((stmt.body, inner, (), stmt))  # type: ignore[attr-defined]
+                    continue
+                if t is ast.Global or t is ast.Nonlocal:
+                    (scope.globals if t is ast.Global else scope.nonlocals).update(stmt.names)  # type: ignore[attr-defined]
+                    info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
+                    m._stmt_info[id(stmt)] = info
+                    continue
+                if t in _COMPOUND_HEADERS:
+                    last = stmt.body[0].lineno  # type: ignore[attr-defined]
+                    info = _Stmt(stmt, scope, branch, stmt.lineno, last, True)
+                    m._stmts.append(info)
+                    m._stmt_info[id(stmt)] = info
+                    if t is ast.With or t is ast.AsyncWith:
+                        stack.append((stmt.body, scope, branch, stmt))  # type: ignore[attr-defined]
+                    else:
+                        stack.append((stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
+                        if stmt.orelse:  # type: ignore[attr-defined]
+                            stack.append((stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
+                    continue
+                if t is ast.Try or t.__name__ == "TryStar":
+                    info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.lineno, True)
+                    m._stmt_info[id(stmt)] = info
+                    stack.append((stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
+                    for i, h in enumerate(stmt.handlers):  # type: ignore[attr-defined]
+                        hb = branch + (Branch(stmt, f"handler{i}"),)
+                        hinfo = _Stmt(stmt, scope, hb, h.lineno, h.body[0].lineno, True)
+                        hinfo.handler = h  # type: ignore[attr-defined]
+                        m._stmts.append(hinfo)
+                        m._parents[id(h)] = stmt
+                        stack.append((h.body, scope, hb, stmt))
+                    if stmt.orelse:  # type: ignore[attr-defined]
+                        stack.append((stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
+                    if stmt.finalbody:  # type: ignore[attr-defined]
+                        stack.append((stmt.finalbody, scope, branch + (Branch(stmt, "finally"),), stmt))  # type: ignore[attr-defined]
+                    continue
+                if t is ast.Match:
+                    cases = stmt.cases  # type: ignore[attr-defined]
+                    info = _Stmt(stmt, scope, branch, stmt.lineno, cases[0].pattern.lineno if cases else stmt.lineno, True)
+                    m._stmts.append(info)
+                    m._stmt_info[id(stmt)] = info
+                    for i, c in enumerate(cases):
+                        cb = branch + (Branch(stmt, f"case{i}"),)
+                        cinfo = _Stmt(stmt, scope, cb, c.pattern.lineno, c.body[0].lineno, True)
+                        cinfo.case = c  # type: ignore[attr-defined]
+                        m._stmts.append(cinfo)
+                        stack.append((c.body, scope, cb, stmt))
+                    continue
+                info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
+                m._stmts.append(info)
+                m._stmt_info[id(stmt)] = info
+        m._stmts.sort(key=lambda s: (s.first, s.stmt.col_offset))
+
+    def _record_import(self, stmt: ast.Import | ast.ImportFrom, info: _Stmt) -> None:
+        m = self.m
+        if isinstance(stmt, ast.Import):
+            for a in stmt.names:
+                if a.asname:
+                    name, qual = a.asname, a.name
+                else:
+                    name, qual = a.name.partition(".")[0], a.name.partition(".")[0]
+                b = Binding(name, "import", a, stmt, info.scope, info.branch, None, module=a.name, asname=a.asname)
+                if m.is_tracked(a.name):
+                    b.qualname = canonical(qual)
+                self._bind(b)
+                m.imports.append(b)
+            return
+        base = resolve_relative(stmt.module, stmt.level, m.module, m.is_package)
+        for a in stmt.names:
+            if a.name == "*":
+                m.star_imports.append(stmt)
+                continue
+            name = a.asname or a.name
+            b = Binding(name, "import", a, stmt, info.scope, info.branch, None, module=base, imported=a.name,
+                        asname=a.asname, level=stmt.level)
+            if base is not None and m.is_tracked(base):
+                b.qualname = canonical(f"{base}.{a.name}")
+            self._bind(b)
+            m.imports.append(b)
+
+    def _bind(self, b: Binding) -> None:
+        scope = b.scope
+        if b.name in scope.globals and scope.kind != "module":
+            # bound in the module by a function body: only when that function runs, so it
+            # never hides the module's other bindings (a branch no use can be on)
+            b.branch = (Branch(scope.node, "global"),)  # type: ignore[arg-type]
+            scope = self.m.module_scope
+            b.scope = scope
+        scope.bindings.setdefault(b.name, []).append(b)
+
+    def _imports(self) -> set[str]:
+        return {b.name for b in self.m.imports if b.qualname is not None}
+
+    def _hot_lines(self, names: set[str]) -> list[int]:
+        src = self.m.source
+        pattern = re.compile(r"\b(?:%s)\b" % "|".join(sorted(map(re.escape, names), key=len, reverse=True)))
+        starts = self.m.line_starts
+        lines = set()
+        for mt in pattern.finditer(src):
+            lines.add(bisect.bisect_right(starts, mt.start()))
+        return sorted(lines)
+
+    def _all_scopes(self) -> Iterator[dict[str, list[Binding]]]:
+        yield self.m.module_scope.bindings
+        for s in self.m._scope_of_def.values():
+            yield s.bindings
+
+    # -- pass 2: hot statements ---------------------------------------------------------
+    def _visit_statement(self, info: _Stmt, uses: list) -> None:
+        stmt = info.stmt
+        t = type(stmt)
+        if t is ast.Import or t is ast.ImportFrom:
+            return
+        cands = self.candidates
+        exprs: list[ast.AST] = []
+        handler = getattr(info, "handler", None)
+        case = getattr(info, "case", None)
+        if handler is not None:
+            if handler.type is not None:
+                exprs.append(handler.type)
+            if handler.name in cands:
+                self._bind(Binding(handler.name, "except", handler, stmt, info.scope, info.branch))
+        elif case is not None:
+            exprs.append(case.pattern)
+            if case.guard is not None:
+                exprs.append(case.guard)
+        elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+            exprs.extend(stmt.decorator_list)  # type: ignore[attr-defined]
+            args = stmt.args  # type: ignore[attr-defined]
+            exprs.extend(d for d in args.defaults)
+            exprs.extend(d for d in args.kw_defaults if d is not None)
+            inner = self.m._scope_of_def[id(stmt)]
+            for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
+                if a is None:
+                    continue
+                if a.annotation is not None:
+                    exprs.append(a.annotation)
+                if a.arg in cands:
+                    inner.bindings.setdefault(a.arg, []).append(
+                        Binding(a.arg, "parameter", a, stmt, inner, ()))
+            if stmt.returns is not None:  # type: ignore[attr-defined]
+                exprs.append(stmt.returns)  # type: ignore[attr-defined]
+            if stmt.name in cands:  # type: ignore[attr-defined]
+                self._bind(Binding(stmt.name, "definition", stmt, stmt, info.scope, info.branch))  # type: ignore[attr-defined]
+        elif t is ast.ClassDef:
+            exprs.extend(stmt.decorator_list)  # type: ignore[attr-defined]
+            exprs.extend(stmt.bases)  # type: ignore[attr-defined]
+            exprs.extend(k.value for k in stmt.keywords)  # type: ignore[attr-defined]
+            if stmt.name in cands:  # type: ignore[attr-defined]
+                self._bind(Binding(stmt.name, "definition", stmt, stmt, info.scope, info.branch))  # type: ignore[attr-defined]
+        elif t is ast.If or t is ast.While:
+            exprs.append(stmt.test)  # type: ignore[attr-defined]
+        elif t is ast.For or t is ast.AsyncFor:
+            exprs.append(stmt.target)  # type: ignore[attr-defined]
+            exprs.append(stmt.iter)  # type: ignore[attr-defined]
+        elif t is ast.With or t is ast.AsyncWith:
+            for item in stmt.items:  # type: ignore[attr-defined]
+                exprs.append(item.context_expr)
+                if item.optional_vars is not None:
+                    exprs.append(item.optional_vars)
+        elif t is ast.Match:
+            exprs.append(stmt.subject)  # type: ignore[attr-defined]
+        else:
+            exprs.append(stmt)
+        node_stmt = self.m._node_stmt
+        parents = self.m._parents
+        for e in exprs:
+            if e is not stmt:
+                parents.setdefault(id(e), stmt)
+            self._walk_expr(e, info, frozenset(), uses, node_stmt, parents)
+
+    def _walk_expr(self, root: ast.AST, info: _Stmt, shadow: frozenset[str], uses: list, node_stmt: dict,
+                   parents: dict) -> None:
+        cands = self.candidates
+        stmt = info.stmt
+        stack: list[tuple[ast.AST, frozenset[str]]] = [(root, shadow)]
+        while stack:
+            node, sh = stack.pop()
+            node_stmt[id(node)] = stmt
+            t = type(node)
+            if t is ast.Name:
+                if node.id in cands and node.id not in sh:  # type: ignore[attr-defined]
+                    c = node.ctx  # type: ignore[attr-defined]
+                    if isinstance(c, ast.Load):
+                        uses.append((node, info, "load"))
+                    else:
+                        kind = "delete" if isinstance(c, ast.Del) else "assignment"
+                        self._bind(Binding(node.id, kind, node, stmt, info.scope, info.branch))  # type: ignore[attr-defined]
+                continue
+            if t in (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp, ast.Lambda):
+                bound = set(sh)
+                if t is ast.Lambda:
+                    a = node.args  # type: ignore[attr-defined]
+                    bound.update(x.arg for x in a.posonlyargs + a.args + a.kwonlyargs)
+                    bound.update(x.arg for x in (a.vararg, a.kwarg) if x is not None)
+                    for d in list(a.defaults) + [d for d in a.kw_defaults if d is not None]:
+                        parents[id(d)] = node
+                        stack.append((d, sh))
+                    parents[id(node.body)] = node  # type: ignore[attr-defined]
+                    stack.append((node.body, frozenset(bound)))  # type: ignore[attr-defined]
+                    continue
+                for g in node.generators:  # type: ignore[attr-defined]
+                    for n in ast.walk(g.target):
+                        if isinstance(n, ast.Name):
+                            bound.add(n.id)
+                inner = frozenset(bound)
+                for i, g in enumerate(node.generators):  # type: ignore[attr-defined]
+                    parents[id(g.iter)] = node
+                    stack.append((g.iter, sh if i == 0 else inner))
+                    for cond in g.ifs:
+                        parents[id(cond)] = node
+                        stack.append((cond, inner))
+                    node_stmt[id(g.target)] = stmt
+                for fld in ("elt", "key", "value"):
+                    child = getattr(node, fld, None)
+                    if child is not None:
+                        parents[id(child)] = node
+                        stack.append((child, inner))
+                continue
+            for child in ast.iter_child_nodes(node):
+                parents[id(child)] = node
+                stack.append((child, sh))
+
+    def _resolve_use(self, name: ast.Name, info: _Stmt, ctx: str) -> None:
+        m = self.m
+        pos = (name.lineno, name.col_offset)
+        candidates = m._resolve(name.id, info.scope, pos, info.branch)
+        tracked = [b for b in candidates if b.qualname is not None]
+        if not tracked:
+            return
+        binding = tracked[0]
+        # extend to the longest attribute chain
+        node: ast.expr = name
+        parts = [binding.qualname]
+        parent = m._parents.get(id(node))
+        while isinstance(parent, ast.Attribute) and parent.value is node:
+            parts.append(parent.attr)
+            node = parent
+            parent = m._parents.get(id(node))
+        ref_ctx = ctx
+        if node is not name:
+            c = node.ctx  # type: ignore[attr-defined]
+            ref_ctx = "load" if isinstance(c, ast.Load) else ("del" if isinstance(c, ast.Del) else "store")
+        ref = Reference(node, name, canonical(".".join(parts)), binding, tuple(candidates), info.scope, info.stmt,
+                        info.branch, parent, ref_ctx)
+        m.references.append(ref)
+        binding.references.append(ref)

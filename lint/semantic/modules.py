@@ -1,0 +1,68 @@
+"""Module names of files and the targets of relative imports.
+
+Relative imports (``from ..tensor_parallel import x``) only mean something once the file's own
+dotted module name is known; megatron's own sources use them everywhere. A file's module name is
+found the way Python finds it for a package: walk up while the folder holds ``__init__.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Names that are another spelling of one module. ``megatron.core.mpu`` is
+#: ``megatron/core/__init__.py: mpu = parallel_state`` ("Alias parallel_state as mpu, its legacy
+#: name"), present in every megatron-core release 0.5.0-0.19.2 (checked on the PyPI wheels).
+MODULE_ALIASES: dict[str, str] = {
+    "megatron.core.mpu": "megatron.core.parallel_state",
+}
+
+
+def canonical(qualname: str) -> str:
+    """``qualname`` with a known alias prefix replaced (``megatron.core.mpu.x`` ->
+    ``megatron.core.parallel_state.x``)."""
+    for alias, target in MODULE_ALIASES.items():
+        if qualname == alias or qualname.startswith(alias + "."):
+            return target + qualname[len(alias):]
+    return qualname
+
+
+def module_name_for(path: str | Path) -> tuple[str | None, bool]:
+    """(dotted module name, is_package) of the file at ``path``, or (None, False) when it is
+    not inside a package. ``megatron/core/foo.py`` inside ``megatron/core/__init__.py``'s tree
+    gives ``megatron.core.foo``; ``.../core/__init__.py`` gives (``megatron.core``, True)."""
+    p = Path(path)
+    if p.suffix not in (".py", ".pyi"):
+        return None, False
+    is_package = p.stem == "__init__"
+    parts: list[str] = [] if is_package else [p.stem]
+    folder = p.parent
+    try:
+        while (folder / "__init__.py").exists() or (folder / "__init__.pyi").exists():
+            parts.append(folder.name)
+            if folder.parent == folder:
+                break
+            folder = folder.parent
+    except OSError:
+        pass
+    if not parts or not all(part.isidentifier() for part in parts):
+        return None, False
+    return ".".join(reversed(parts)), is_package
+
+
+def resolve_relative(module: str | None, level: int, current: str | None, is_package: bool) -> str | None:
+    """Absolute module named by ``from <'.' * level><module> import ...`` written in module
+    ``current``; ``None`` when the file's module name is unknown or the import climbs too high."""
+    if level == 0:
+        return module
+    if not current:
+        return None
+    base = current.split(".")
+    if not is_package:
+        base = base[:-1]
+    if level - 1 > len(base) - (0 if base else 0):
+        return None
+    if level > 1:
+        base = base[: len(base) - (level - 1)]
+    if not base:
+        return None
+    return ".".join(base + ([module] if module else []))
