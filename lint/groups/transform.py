@@ -1,0 +1,538 @@
+"""The group-threading codemod: plan over a module's functions, then one libcst rewrite.
+
+What it does (issue 10; rules MC301 and MC302 are thin wrappers around it):
+
+* In functions that already receive a group (a ``tp_group``/... parameter, ``pg_collection``,
+  or ``self.tp_group``-style attributes), calls to the matching global getter
+  (``mpu.get_tensor_model_parallel_rank()``) become ``get_pg_rank(tp_group)`` etc. (MC301).
+* Selected functions (preset or globs) that use global groups gain trailing
+  ``Optional[torch.distributed.ProcessGroup] = None`` parameters for exactly those groups
+  (keyword-only when the signature already has ``*``/``*args``), with one **per-group**
+  fallback each (``if tp_group is None: tp_group = mpu.get_tensor_model_parallel_group()``),
+  never upstream's joint ``if a is None and b is None`` which leaves one group ``None``.
+* Same-module call sites pass the new groups on as keywords when the caller has them in scope.
+* Where the target release reads ``metadata['dp_cp_group']`` (0.16.0+), selected functions that
+  build sharded-state-dict metadata gain ``dp_cp_group`` and store it, and literal
+  ``metadata={...}`` dicts passed to ``sharded_state_dict`` get the key.
+* A selected function calling a same-module function that gained groups gains them too
+  (fixpoint), so ``save_checkpoint -> get_rng_state`` is threaded end to end.
+
+The result is the new source *without* import changes plus ``ImportRequest``s, so the engine's
+fixer schedules imports in its one place; :func:`apply_import_requests` does the same for
+standalone use (tests, one-off runs).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+from packaging.version import InvalidVersion, Version
+
+from mcore_lint.findings import Edit, ImportRequest, Location
+from mcore_lint.groups import vocabulary as V
+from mcore_lint.groups.analysis import FunctionInfo, GetterCall, module_bindings, scan_functions
+from mcore_lint.groups.presets import matches
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to rewrite. ``select`` are MC302 patterns (expanded, see presets.expand)."""
+
+    select: tuple[str, ...] = ()
+    rewrite_in_scope: bool = True
+    target: str | None = None  # megatron-core release the code must run on, e.g. "0.16.1"
+    module_name: str | None = None
+    is_package: bool = False
+
+
+@dataclass
+class Ignored:
+    """A getter call that ignores a group the function has (one MC301 finding)."""
+
+    qualname: str
+    call: str
+    group: str
+    replacement: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass
+class FunctionChange:
+    """What happened to one function (one MC302 finding)."""
+
+    qualname: str
+    line: int
+    column: int
+    added_params: list[str] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+    replaced: int = 0
+    threaded_calls: list[str] = field(default_factory=list)
+    metadata: bool = False
+    selected: bool = False
+
+    def summary(self) -> str:
+        parts = []
+        if self.added_params:
+            parts.append("adds " + ", ".join(f"`{p}`" for p in self.added_params))
+        if self.replaced:
+            parts.append(f"replaces {self.replaced} global getter call(s)")
+        if self.fallbacks:
+            parts.append("per-group fallback for " + ", ".join(f"`{g}`" for g in self.fallbacks))
+        if self.threaded_calls:
+            parts.append("passes groups on to " + ", ".join(f"`{c}`" for c in self.threaded_calls))
+        if self.metadata:
+            parts.append("stores `dp_cp_group` in sharded-state-dict metadata")
+        return "; ".join(parts)
+
+
+@dataclass
+class GroupsResult:
+    source: str
+    code: str  # rewritten source, imports untouched
+    changes: list[FunctionChange]
+    ignored: list[Ignored]
+    imports: list[ImportRequest]
+    notes: list[str]
+
+    @property
+    def changed(self) -> bool:
+        return self.code != self.source
+
+    def edits(self) -> tuple[Edit, ...]:
+        return edits_from_diff(self.source, self.code)
+
+
+# ----------------------------------------------------------------------------- release facts
+
+
+def _at_least(target: str | None, release: str) -> bool:
+    if not target:
+        return False
+    try:
+        return Version(target) >= Version(release)
+    except InvalidVersion:
+        return False
+
+
+def pg_helpers_module(target: str | None) -> str:
+    """``megatron.core.utils`` when the target release has get_pg_rank/size, else mcore_compat."""
+    if _at_least(target, V.PG_HELPERS_IN_MCORE_SINCE):
+        return V.PG_HELPERS_MCORE_MODULE
+    return V.PG_HELPERS_SHIM_MODULE
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+@dataclass
+class _FuncPlan:
+    info: FunctionInfo
+    selected: bool
+    add_params: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # group -> expression that holds it
+    fallbacks: list[str] = field(default_factory=list)  # statement code lines to insert
+    fallback_groups: list[str] = field(default_factory=list)
+    replace: dict[int, str] = field(default_factory=dict)
+    call_kwargs: dict[int, list[tuple[str, str]]] = field(default_factory=dict)
+    dict_add: set[int] = field(default_factory=set)
+    before_stmt: dict[int, str] = field(default_factory=dict)
+    wrap_stmt: dict[int, str] = field(default_factory=dict)
+    threaded: list[str] = field(default_factory=list)
+    metadata: bool = False
+
+
+def _group_key(g: str) -> int:
+    return V.GROUP_ORDER[g]
+
+
+def _local_group_vars(info: FunctionInfo) -> dict[str, list[GetterCall]]:
+    out: dict[str, list[GetterCall]] = {}
+    for c in info.getters:
+        if c.exempt and not c.guarded:
+            out.setdefault(c.group, []).append(c)
+    return out
+
+
+class _Planner:
+    def __init__(self, module: cst.Module, options: Options):
+        self.module = module
+        self.options = options
+        self.raw: dict[str, str] = {}
+        self.imports, self.defs, self.classes = module_bindings(
+            module, options.module_name, options.is_package, self.raw)
+        self.funcs = scan_functions(module, self.imports, self.defs)
+        self.by_qual = {f.qualname: f for f in self.funcs}
+        self.metadata_on = _at_least(options.target, V.METADATA_DP_CP_GROUP_SINCE)
+        self.notes: list[str] = []
+        self.ps_alias = next((name for name, q in self.imports.items() if q == V.PARALLEL_STATE), None)
+
+    # which groups a function's own body needs
+    def _direct_uses(self, f: FunctionInfo, selected: bool) -> set[str]:
+        uses = {c.group for c in f.getters if not c.exempt}
+        if self.metadata_on and selected:
+            if f.metadata_var and not f.metadata_has_group:
+                uses.add("dp_cp_group")
+            if f.metadata_dicts:
+                uses.add("dp_cp_group")
+        return uses
+
+    def plan(self) -> dict[str, _FuncPlan]:
+        opts = self.options
+        plans = {f.qualname: _FuncPlan(f, bool(opts.select) and matches(f.qualname, opts.select, opts.module_name))
+                 for f in self.funcs}
+        # 1. fixpoint: which groups each selected function gains
+        gained: dict[str, set[str]] = {q: set() for q in plans}
+        blocked: dict[str, set[str]] = {q: set() for q in plans}
+        for q, p in plans.items():
+            f = p.info
+            for g, calls in _local_group_vars(f).items():
+                if any(c.stmt is None for c in calls):
+                    blocked[q].add(g)
+            for g in V.GROUP_BY_NAME:
+                if g in f.locals_first and g not in _local_group_vars(f) and g not in f.params:
+                    blocked[q].add(g)  # a local variable of that name means something else
+        changed = True
+        while changed:
+            changed = False
+            for q, p in plans.items():
+                if not p.selected:
+                    continue
+                f = p.info
+                need = self._direct_uses(f, True)
+                for call in f.calls:
+                    if call.callee in gained and call.callee != q:
+                        need |= gained[call.callee]
+                have = set(f.params) | set(f.attr_sources)
+                new = (need - have) - blocked[q]
+                if "pg_collection" in f.params:
+                    new = set()
+                if new - gained[q]:
+                    gained[q] |= new
+                    changed = True
+        for q, g in blocked.items():
+            for name in sorted(g & (self._direct_uses(plans[q].info, plans[q].selected))):
+                if plans[q].selected:
+                    self.notes.append(f"{q}: `{name}` is already a local variable there; not threaded")
+        # 2. per-function rewrites
+        for q, p in plans.items():
+            self._plan_function(p, sorted(gained[q], key=_group_key), gained)
+        return plans
+
+    def _base_for(self, f: FunctionInfo, group: str) -> str:
+        for c in f.getters:
+            if c.group == group and c.base:
+                return c.base
+        if self.ps_alias:
+            return f"{self.ps_alias}."
+        return ""
+
+    def _plan_function(self, p: _FuncPlan, add: list[str], gained: dict[str, set[str]]) -> None:
+        f = p.info
+        p.add_params = add
+        # where each group comes from in this function
+        for g in V.GROUP_BY_NAME:
+            if g in f.params or g in add:
+                p.sources[g] = g
+            elif g in f.attr_sources and g not in f.locals_first:
+                p.sources[g] = f.attr_sources[g]
+            elif "pg_collection" in f.params and g not in f.locals_first:
+                field_ = V.GROUP_BY_NAME[g].collection_field
+                p.sources[g] = f'getattr(pg_collection, "{field_}", None)'
+        rewrite = p.selected or self.options.rewrite_in_scope
+        used: set[str] = set()
+        if rewrite:
+            for c in f.getters:
+                if c.exempt or c.group not in p.sources:
+                    continue
+                p.replace[id(c.node)] = V.replacement_text(c.group, c.kind, c.group)
+                used.add(c.group)
+        if self.metadata_on and "dp_cp_group" in p.sources and (p.selected or "dp_cp_group" in f.params):
+            if p.selected and f.metadata_var and not f.metadata_has_group:
+                q = f.string_quote
+                for stmt in f.metadata_returns:
+                    p.before_stmt[id(stmt)] = f"{f.metadata_var}[{q}{V.METADATA_KEY}{q}] = dp_cp_group"
+                used.add("dp_cp_group")
+                p.metadata = True
+            for d in f.metadata_dicts:
+                p.dict_add.add(id(d))
+                used.add("dp_cp_group")
+                p.metadata = True
+        # unconditional `g = getter()` locals of a function that now receives g: guard them
+        for g, calls in _local_group_vars(f).items():
+            if g in add:
+                for c in calls:
+                    p.wrap_stmt[id(c.stmt)] = g
+        # per-group fallbacks, once, at the top
+        for g in sorted(used, key=_group_key):
+            src = p.sources[g]
+            spec = V.GROUP_BY_NAME[g]
+            fallback = spec.fallback_call(self._base_for(f, g))
+            if src == g:
+                if g in f.fallback_groups:
+                    continue
+                p.fallbacks.append(f"if {g} is None:\n    {g} = {fallback}\n")
+            else:
+                p.fallbacks.append(f"{g} = {src}\nif {g} is None:\n    {g} = {fallback}\n")
+            p.fallback_groups.append(g)
+        # call sites of functions that gained groups
+        for call in f.calls:
+            new = sorted(gained.get(call.callee, ()), key=_group_key)
+            if not new:
+                continue
+            if call.has_double_star:
+                self.notes.append(f"{f.qualname}: call to `{call.callee}` passes **kwargs; "
+                                  f"groups {', '.join(new)} not added there")
+                continue
+            kws = []
+            for g in new:
+                if g in call.keywords:
+                    continue
+                if p.sources.get(g) == g or g in p.fallback_groups:
+                    kws.append((g, g))
+                elif g in p.sources:
+                    kws.append((g, p.sources[g]))
+                elif g in f.locals_first and f.locals_first[g] < call.index:
+                    kws.append((g, g))
+            if kws:
+                p.call_kwargs[id(call.node)] = kws
+                p.threaded.append(call.callee)
+
+
+# ----------------------------------------------------------------------------- rewriting
+
+
+def _append_items(items: list, new: list) -> list:
+    """Append params/args keeping the list's comma layout (trailing comma, one per line)."""
+    if not items:
+        return list(new)
+    last = items[-1]
+    if isinstance(last.comma, cst.Comma):
+        sep = items[-2].comma if len(items) >= 2 and isinstance(items[-2].comma, cst.Comma) else last.comma
+        out = [*items[:-1], last.with_changes(comma=sep)]
+        for i, n in enumerate(new):
+            out.append(n.with_changes(comma=sep if i < len(new) - 1 else last.comma))
+        return out
+    return [*items, *new]
+
+
+class _Rewriter(cst.CSTTransformer):
+    def __init__(self, plans: dict[str, _FuncPlan], config: cst.PartialParserConfig):
+        self.config = config
+        self.by_func = {id(p.info.node): p for p in plans.values()}
+        self.replace: dict[int, str] = {}
+        self.call_kwargs: dict[int, list[tuple[str, str]]] = {}
+        self.dict_add: set[int] = set()
+        self.before_stmt: dict[int, str] = {}
+        self.wrap_stmt: dict[int, str] = {}
+        for p in plans.values():
+            self.replace.update(p.replace)
+            self.call_kwargs.update(p.call_kwargs)
+            self.dict_add |= p.dict_add
+            self.before_stmt.update(p.before_stmt)
+            self.wrap_stmt.update(p.wrap_stmt)
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        key = id(original)
+        if key in self.replace:
+            new = cst.parse_expression(self.replace[key], config=self.config)
+            return new.with_changes(lpar=updated.lpar, rpar=updated.rpar)
+        if key in self.call_kwargs:
+            args = [cst.Arg(keyword=cst.Name(k), value=cst.parse_expression(v, config=self.config),
+                            equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
+                                                  whitespace_after=cst.SimpleWhitespace("")))
+                    for k, v in self.call_kwargs[key]]
+            return updated.with_changes(args=_append_items(list(updated.args), args))
+        return updated
+
+    def leave_Dict(self, original: cst.Dict, updated: cst.Dict) -> cst.BaseExpression:
+        if id(original) not in self.dict_add:
+            return updated
+        quote = '"'
+        for el in updated.elements:
+            if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString):
+                quote = el.key.quote if el.key.quote in ("'", '"') else quote
+                break
+        element = cst.DictElement(key=cst.SimpleString(f"{quote}{V.METADATA_KEY}{quote}"),
+                                  value=cst.Name("dp_cp_group"))
+        return updated.with_changes(elements=_append_items(list(updated.elements), [element]))
+
+    def leave_SimpleStatementLine(self, original, updated):
+        key = id(original)
+        if key in self.wrap_stmt:
+            g = self.wrap_stmt[key]
+            inner = updated.with_changes(leading_lines=())
+            updated = cst.If(test=cst.parse_expression(f"{g} is None", config=self.config),
+                             body=cst.IndentedBlock(body=[inner]), leading_lines=updated.leading_lines)
+        if key in self.before_stmt:
+            store = cst.parse_statement(self.before_stmt[key] + "\n", config=self.config)
+            return cst.FlattenSentinel([store.with_changes(leading_lines=updated.leading_lines),
+                                        updated.with_changes(leading_lines=())])
+        return updated
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+        p = self.by_func.get(id(original))
+        if p is None:
+            return updated
+        if p.add_params:
+            updated = updated.with_changes(params=self._add_params(updated.params, p.add_params))
+        if p.fallbacks and isinstance(updated.body, cst.IndentedBlock):
+            body = list(updated.body.body)
+            at = 0
+            if body and _is_docstring(body[0]):
+                at = 1
+            while at < len(body) and _is_group_fallback(body[at]):
+                at += 1
+            new_stmts = [stmt for code in p.fallbacks
+                         for stmt in cst.parse_module(code, config=self.config).body]
+            body[at:at] = new_stmts
+            updated = updated.with_changes(body=updated.body.with_changes(body=body))
+        return updated
+
+    def _add_params(self, params: cst.Parameters, names: list[str]) -> cst.Parameters:
+        new = [cst.Param(name=cst.Name(n),
+                         annotation=cst.Annotation(cst.parse_expression(V.ANNOTATION, config=self.config)),
+                         equal=cst.AssignEqual(), default=cst.Name("None")) for n in names]
+        kwonly = not isinstance(params.star_arg, cst.MaybeSentinel) or bool(params.kwonly_params)
+        if kwonly:
+            return params.with_changes(kwonly_params=_append_items(list(params.kwonly_params), new))
+        return params.with_changes(params=_append_items(list(params.params), new))
+
+
+def _is_docstring(stmt: cst.CSTNode) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
+
+
+def _is_group_fallback(stmt: cst.CSTNode) -> bool:
+    from mcore_lint.groups.analysis import _is_none_test
+
+    return isinstance(stmt, cst.If) and _is_none_test(stmt.test) in V.GROUP_BY_NAME
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
+    """Plan and apply the rewrite to one module's source. Raises ``libcst.ParserSyntaxError``
+    on unparsable input (the caller reports it with the file name)."""
+    module = cst.parse_module(source)
+    planner = _Planner(module, options)
+    plans = planner.plan()
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    config = module.config_for_parsing
+    new_module = module.visit(_Rewriter(plans, config))
+    code = new_module.code
+
+    changes: list[FunctionChange] = []
+    ignored: list[Ignored] = []
+    need_rank = need_size = False
+    fallback_names: set[str] = set()
+    removable: set[str] = set()
+    for p in plans.values():
+        f = p.info
+        for c in f.getters:
+            if id(c.node) not in p.replace:
+                continue
+            need_rank |= c.kind == "rank"
+            need_size |= c.kind == "size"
+            if not c.base:
+                removable.add(c.getter)
+            if not p.selected or c.group in f.params or c.group not in p.add_params:
+                pos = positions[c.node]
+                ignored.append(Ignored(f.qualname, module.code_for_node(c.node), c.group,
+                                       p.replace[id(c.node)], pos.start.line, pos.start.column + 1,
+                                       pos.end.line, pos.end.column + 1))
+        for g in p.fallback_groups:
+            spec = V.GROUP_BY_NAME[g]
+            if not planner._base_for(f, g):
+                fallback_names.add(spec.getter)
+        touched = (p.add_params or p.replace or p.call_kwargs or p.dict_add or p.before_stmt
+                   or p.wrap_stmt or p.fallbacks)
+        if touched:
+            pos = positions[f.node.name]
+            changes.append(FunctionChange(
+                f.qualname, pos.start.line, pos.start.column + 1, list(p.add_params),
+                list(p.fallback_groups), len(p.replace), sorted(set(p.threaded)), p.metadata,
+                p.selected))
+
+    imports: list[ImportRequest] = []
+    bound = set(planner.imports) | planner.defs | planner.classes
+    pg_module = pg_helpers_module(options.target)
+    for needed, name in ((need_rank, "get_pg_rank"), (need_size, "get_pg_size")):
+        if needed and name not in bound:
+            imports.append(ImportRequest(pg_module, name))
+    if any(p.add_params for p in plans.values()):
+        if "Optional" not in bound:
+            imports.append(ImportRequest("typing", "Optional"))
+        if "torch" not in bound:
+            imports.append(ImportRequest("torch"))
+    for name in sorted(fallback_names):
+        if planner.imports.get(name) != f"{V.PARALLEL_STATE}.{name}":
+            imports.append(ImportRequest(V.PARALLEL_STATE, name))
+    for name in sorted(removable - fallback_names):
+        qual = planner.raw.get(name)
+        if qual and qual.endswith("." + name):
+            imports.append(ImportRequest(qual[: -len(name) - 1], name, remove=True))
+    return GroupsResult(source, code, changes, ignored, imports, planner.notes)
+
+
+def edits_from_diff(old: str, new: str) -> tuple[Edit, ...]:
+    """Line-level edits turning ``old`` into ``new`` (each replaces whole lines)."""
+    a = old.splitlines(keepends=True)
+    b = new.splitlines(keepends=True)
+    edits = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        content = "".join(b[j1:j2])
+        start = Location(i1 + 1, 1)
+        if i2 < len(a) or (a and a[-1].endswith("\n")):
+            end = Location(i2 + 1, 1)
+        else:  # last line without newline
+            end = Location(len(a), len(a[-1]) + 1)
+            if i1 == len(a):
+                start = end
+        edits.append(Edit(content, start, end))
+    return tuple(edits)
+
+
+def apply_import_requests(code: str, requests: list[ImportRequest]) -> str:
+    """Standalone import scheduling with libcst's Add/RemoveImportsVisitor (the same machinery
+    the engine's fixer uses), for callers that run the transform outside the engine."""
+    if not requests:
+        return code
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
+    module = cst.parse_module(code)
+    context = CodemodContext()
+    for r in requests:
+        if r.remove:
+            RemoveImportsVisitor.remove_unused_import(context, r.module, r.name, r.asname)
+        else:
+            AddImportsVisitor.add_needed_import(context, r.module, r.name, r.asname)
+    module = AddImportsVisitor(context).transform_module(module)
+    module = RemoveImportsVisitor(context).transform_module(module)
+    return module.code
+
+
+def fix_source(source: str, options: Options = Options()) -> str:
+    """Rewrite + imports, until nothing changes (at most 5 passes): the standalone codemod."""
+    code = source
+    for _ in range(5):
+        result = thread_groups(code, options)
+        if not result.changed and not [r for r in result.imports if not r.remove]:
+            return code
+        new = apply_import_requests(result.code, result.imports)
+        if new == code:
+            return code
+        code = new
+    return code
