@@ -40,6 +40,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -369,7 +370,9 @@ class ReleaseScanner:
                 self.records[name] = {"k": "module", "so": 1}
                 continue
             try:
-                tree = ast.parse(path.read_bytes(), filename=str(path))
+                with warnings.catch_warnings():  # megatron's invalid escapes are not ours
+                    warnings.simplefilter("ignore")
+                    tree = ast.parse(path.read_bytes(), filename=str(path))
             except SyntaxError as exc:  # record it, keep the module (it exists on disk)
                 self.problems.append(f"{rel}:{exc.lineno}: {exc.msg}")
                 self.records[name] = {"k": "module", "syntax_error": 1}
