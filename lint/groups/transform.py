@@ -505,23 +505,11 @@ def edits_from_diff(old: str, new: str) -> tuple[Edit, ...]:
 
 
 def apply_import_requests(code: str, requests: list[ImportRequest]) -> str:
-    """Standalone import scheduling with libcst's Add/RemoveImportsVisitor (the same machinery
-    the engine's fixer uses), for callers that run the transform outside the engine."""
-    if not requests:
-        return code
-    from libcst.codemod import CodemodContext
-    from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+    """Schedule ``requests`` with the engine's one import scheduler (libcst Add/Remove
+    ImportsVisitor), for callers that run the transform outside the fix loop."""
+    from mcore_lint.fix.imports import schedule_imports
 
-    module = cst.parse_module(code)
-    context = CodemodContext()
-    for r in requests:
-        if r.remove:
-            RemoveImportsVisitor.remove_unused_import(context, r.module, r.name, r.asname)
-        else:
-            AddImportsVisitor.add_needed_import(context, r.module, r.name, r.asname)
-    module = AddImportsVisitor(context).transform_module(module)
-    module = RemoveImportsVisitor(context).transform_module(module)
-    return module.code
+    return schedule_imports(code, requests)
 
 
 def fix_source(source: str, options: Options = Options()) -> str:
