@@ -65,7 +65,7 @@ class OrderedGrid:
         inside = [(s, d) for a, s, d in zip(self.axes, self.sizes, self.strides) if a in masked]
         outside = [(s, d) for a, s, d in zip(self.axes, self.sizes, self.strides) if a not in masked]
         offsets = _offsets(inside)
-        return tuple(tuple(base + o for o in offsets) for base in _offsets(outside))
+        return tuple([tuple([base + o for o in offsets]) for base in _offsets(outside)])
 
     def group_index(self, token: str, rank: int) -> int:
         """Index into ``groups(token)`` of the group holding ``rank`` (no list search)."""

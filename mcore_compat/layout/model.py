@@ -207,7 +207,7 @@ class RankLayout:
     def groups(self, token: str, expert: bool = False) -> list[list[int]]:
         """Every group of a kind, as megatron's ``RankGenerator.get_ranks(token)`` lists them."""
         grid = self._expert if expert else self._decoder
-        return [list(g) for g in grid.groups(token)]
+        return list(map(list, grid.groups(token)))
 
     def group_of(self, token: str, rank: int | None = None, expert: bool = False) -> list[int]:
         """The group of kind ``token`` that holds ``rank``."""
