@@ -488,6 +488,8 @@ def edits_from_diff(old: str, new: str) -> tuple[Edit, ...]:
     """Line-level edits turning ``old`` into ``new`` (each replaces whole lines)."""
     a = old.splitlines(keepends=True)
     b = new.splitlines(keepends=True)
+    if not a:
+        return (Edit(new, Location(1, 1), Location(1, 1)),) if new else ()
     edits = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
         if tag == "equal":
