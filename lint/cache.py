@@ -1,0 +1,116 @@
+"""Result cache: ``.mcore_lint_cache/`` at the project root, safe to delete at any time.
+
+One JSON file per (tool build, settings): ``.mcore_lint_cache/<version>/<settings-hash>.json``
+mapping each file (path relative to the root) to the hash of its content (plus the rules run
+on it and its module name) and the findings. A file whose content hash matches is not parsed
+again. The tool build includes the size and mtime of every module of ``mcore_lint``, so editing
+a rule during development invalidates the cache too. Writes are atomic; concurrent runs at
+worst lose each other's new entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from .findings import Applicability, Edit, Finding, Fix, ImportRequest, Location
+
+CACHE_DIR = ".mcore_lint_cache"
+
+
+@lru_cache(maxsize=1)
+def tool_fingerprint() -> str:
+    from . import __version__
+
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.blake2b(__version__.encode(), digest_size=12)
+    for p in sorted(pkg.rglob("*")):
+        if p.suffix in (".py", ".json") and "__pycache__" not in p.parts:
+            st = p.stat()
+            h.update(f"{p.relative_to(pkg)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def content_key(data: bytes, rule_codes: tuple[str, ...], module: str | None) -> str:
+    h = hashlib.blake2b(data, digest_size=16)
+    h.update(repr((rule_codes, module)).encode())
+    return h.hexdigest()
+
+
+class Cache:
+    def __init__(self, root: Path, settings_fingerprint: str):
+        from . import __version__
+
+        digest = hashlib.blake2b(f"{tool_fingerprint()}|{settings_fingerprint}".encode(), digest_size=12).hexdigest()
+        self.folder = root / CACHE_DIR / __version__
+        self.path = self.folder / f"{digest}.json"
+        self.entries: dict[str, dict] = {}
+        self.dirty = False
+        try:
+            with open(self.path, encoding="utf-8") as fh:
+                data = json.load(fh)
+            if isinstance(data, dict):
+                self.entries = data
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def get(self, rel: str, key: str) -> list[Finding] | None:
+        e = self.entries.get(rel)
+        if not e or e.get("key") != key:
+            return None
+        try:
+            return [finding_from_dict(d) for d in e["findings"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put(self, rel: str, key: str, findings: list[Finding]) -> None:
+        self.entries[rel] = {"key": key, "findings": [finding_to_dict(f) for f in findings]}
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            top = self.folder.parent
+            if not (top / ".gitignore").exists():
+                (top / ".gitignore").write_text("# created by mcore-lint\n*\n")
+                (top / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n"
+                                                  "# mcore-lint cache; see https://bford.info/cachedir/\n")
+            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(self.entries, fh, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only tree still lints; the cache is an optimisation
+
+
+def finding_to_dict(f: Finding) -> dict:
+    d = {
+        "code": f.code, "name": f.name, "message": f.message, "filename": f.filename,
+        "location": [f.location.row, f.location.column], "end_location": [f.end_location.row, f.end_location.column],
+        "url": f.url, "fix": None,
+    }
+    if f.fix is not None:
+        d["fix"] = {
+            "applicability": f.fix.applicability.value, "message": f.fix.message,
+            "edits": [[e.content, [e.location.row, e.location.column], [e.end_location.row, e.end_location.column]]
+                      for e in f.fix.edits],
+            "imports": [[r.module, r.name, r.asname, r.remove] for r in f.fix.imports],
+        }
+    return d
+
+
+def finding_from_dict(d: dict) -> Finding:
+    fix = None
+    if d.get("fix"):
+        fx = d["fix"]
+        fix = Fix(Applicability(fx["applicability"]), fx["message"],
+                  tuple(Edit(c, Location(*a), Location(*b)) for c, a, b in fx["edits"]),
+                  tuple(ImportRequest(m, n, a, r) for m, n, a, r in fx["imports"]))
+    return Finding(d["code"], d["name"], d["message"], d["filename"], Location(*d["location"]),
+                   Location(*d["end_location"]), fix, d.get("url"))

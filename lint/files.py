@@ -1,0 +1,309 @@
+"""Files in and out: discovery, decoding, atomic writes.
+
+* Discovery walks directories for ``*.py``/``*.pyi``, honouring ``.gitignore`` files (the
+  walked folders' own and their ancestors' up to the repository root), the configured
+  ``exclude`` patterns (gitignore syntax, relative to the project root) and a built-in list of
+  tool folders (``.git``, ``.venv``, ...; as ruff). Files named explicitly are always taken
+  unless ``exclude`` matches them (so pre-commit's explicit file lists honour ``exclude``).
+* Decoding honours a UTF-8 BOM and a PEP 263 coding cookie and keeps line endings as they are
+  (CRLF stays CRLF): edits are made on the exact text and written back in the same encoding.
+* Writes are atomic (temp file in the same folder, then ``os.replace``) and keep the mode.
+
+A file that cannot be read or decoded raises :class:`FileError` naming the path and reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+import re
+import stat
+import tempfile
+import tokenize
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator
+
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+#: Folders never walked (ruff's default ``exclude`` plus our cache).
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".mypy_cache", ".nox", ".pants.d",
+    ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", "__pypackages__", "_build", "buck-out",
+    "node_modules", "site-packages", "venv", ".mcore_lint_cache", "__pycache__",
+)
+
+
+class FileError(Exception):
+    """A file that cannot be read, decoded or written; ``str()`` is the reason."""
+
+
+@dataclass
+class SourceText:
+    """Decoded text of a file and how to encode it back unchanged."""
+
+    text: str
+    encoding: str  # codec name used to decode ("utf-8", "latin-1", ...)
+    bom: bool  # the file starts with a UTF-8 BOM
+
+    def encode(self, text: str | None = None) -> bytes:
+        data = (self.text if text is None else text).encode(self.encoding)
+        return codecs.BOM_UTF8 + data if self.bom else data
+
+
+def decode(data: bytes) -> SourceText:
+    """Decode Python source bytes (BOM, coding cookie, default UTF-8) keeping line endings."""
+    bom = data.startswith(codecs.BOM_UTF8)
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as e:  # unknown/invalid coding cookie, BOM + non-utf8 cookie, bad bytes
+        if "invalid or missing encoding declaration" in str(e):
+            encoding = "utf-8"  # undecodable bytes in the first lines: report them below
+        else:
+            raise FileError(f"cannot determine encoding: {e}") from None
+    if encoding == "utf-8-sig":
+        encoding = "utf-8"
+    body = data[len(codecs.BOM_UTF8):] if bom else data
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise FileError(f"cannot decode as {encoding}: byte 0x{body[e.start]:02x} at offset {e.start + (3 if bom else 0)}") from None
+    except LookupError:
+        raise FileError(f"unknown encoding {encoding!r}") from None
+    return SourceText(text, encoding, bom)
+
+
+def read_source(path: Path) -> tuple[bytes, SourceText]:
+    """(raw bytes, decoded text) of ``path``; FileError names the reason."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise FileError("is a directory") from None
+    except OSError as e:
+        raise FileError(f"cannot read: {e.strerror or e}") from None
+    return data, decode(data)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path``'s content with ``data`` atomically, keeping its permission bits."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".mcore-fix.tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise FileError(f"cannot write: {e.strerror or e}") from None
+
+
+# ---------------------------------------------------------------------------- gitignore
+@dataclass(frozen=True)
+class IgnoreRule:
+    regex: re.Pattern
+    negate: bool
+    dir_only: bool
+
+
+def _translate(pattern: str) -> str:
+    """Regex for one gitignore glob (already stripped of ``!``, leading and trailing ``/``)."""
+    out = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            if pattern[i:i + 2] == "**":
+                before_ok = i == 0 or pattern[i - 1] == "/"
+                after = pattern[i + 2:i + 3]
+                if before_ok and after == "/":
+                    out.append("(?:.*/)?")
+                    i += 3
+                    continue
+                if before_ok and i + 2 == n:
+                    out.append(".*")
+                    i += 2
+                    continue
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = pattern.find("]", i + 2 if pattern[i + 1:i + 2] in ("!", "^") else i + 1)
+            if j == -1:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1:j]
+                if body[:1] in ("!", "^"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = j
+        elif c == "\\" and i + 1 < n:
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def parse_ignore_lines(lines: Iterable[str]) -> list[IgnoreRule]:
+    """Gitignore syntax: comments, ``!`` negation, ``dir/`` folders only, ``/``-anchored or
+    any-depth patterns, ``*``, ``?``, ``[...]``, ``**``."""
+    rules = []
+    for raw in lines:
+        line = raw.rstrip("\n").rstrip("\r")
+        if not line.strip() or line.startswith("#"):
+            continue
+        line = re.sub(r"(?<!\\)\s+$", "", line)
+        negate = line.startswith("!")
+        if negate:
+            line = line[1:]
+        if line.startswith("\\"):
+            line = line[1:] if line[1:2] in ("#", "!") else line
+        dir_only = line.endswith("/")
+        line = line.rstrip("/")
+        if not line:
+            continue
+        anchored = "/" in line
+        line = line.lstrip("/")
+        body = _translate(line)
+        regex = re.compile(("" if anchored else "(?:.*/)?") + body + "$")
+        rules.append(IgnoreRule(regex, negate, dir_only))
+    return rules
+
+
+@lru_cache(maxsize=4096)
+def _gitignore_rules(folder: str) -> tuple[IgnoreRule, ...]:
+    try:
+        with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as fh:
+            return tuple(parse_ignore_lines(fh))
+    except OSError:
+        return ()
+
+
+class Matcher:
+    """Decides whether a path is ignored: stacked gitignore files (deeper ones win) plus the
+    ``exclude`` patterns anchored at the project root."""
+
+    def __init__(self, root: Path, exclude: Iterable[str] = (), respect_gitignore: bool = True):
+        self.root = root.resolve()
+        self.exclude = parse_ignore_lines(exclude)
+        self.respect_gitignore = respect_gitignore
+        self.repo_root = _repo_root(self.root)
+
+    @staticmethod
+    def _match(rules: Iterable[IgnoreRule], rel: str, is_dir: bool) -> bool | None:
+        result = None
+        for r in rules:
+            if r.dir_only and not is_dir:
+                continue
+            if r.regex.match(rel):
+                result = not r.negate
+        return result
+
+    def excluded(self, path: Path, is_dir: bool) -> bool:
+        """``exclude`` patterns (relative to the project root) or a built-in tool folder."""
+        if path.name in DEFAULT_EXCLUDE and is_dir:
+            return True
+        try:
+            rel = path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            rel = path.name
+        # a pattern matching a parent folder excludes everything below it
+        parts = rel.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if self._match(self.exclude, sub, is_dir or i < len(parts)):
+                return True
+        return False
+
+    def gitignored(self, path: Path, is_dir: bool) -> bool:
+        if not self.respect_gitignore:
+            return False
+        path = path.resolve()
+        top = self.repo_root or self.root
+        folder = path.parent
+        verdict = None
+        chain = []
+        while True:
+            chain.append(folder)
+            if folder == top or folder.parent == folder:
+                break
+            folder = folder.parent
+        for folder in reversed(chain):  # outer first, deeper files override
+            rules = _gitignore_rules(str(folder))
+            if rules:
+                rel = path.relative_to(folder).as_posix()
+                m = self._match(rules, rel, is_dir)
+                if m is not None:
+                    verdict = m
+        return bool(verdict)
+
+
+@lru_cache(maxsize=256)
+def _repo_root(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def discover(paths: Iterable[Path], matcher: Matcher) -> Iterator[tuple[Path, bool]]:
+    """(file, explicitly named) for every Python file under ``paths``, sorted per folder.
+    Missing paths raise FileError."""
+    seen: set[Path] = set()
+    for p in paths:
+        if not p.exists() and not p.is_symlink():
+            raise FileError(f"{p}: no such file or directory")
+        if p.is_dir():
+            if matcher.excluded(p, True) and p.resolve() != matcher.root:
+                continue
+            for f in _walk(p, matcher):
+                key = f.resolve()
+                if key not in seen:
+                    seen.add(key)
+                    yield f, False
+        else:
+            if matcher.excluded(p, False):
+                continue
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield p, True
+
+
+def _walk(top: Path, matcher: Matcher) -> Iterator[Path]:
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for e in entries:
+            p = Path(e.path)
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if e.is_symlink() or matcher.excluded(p, True) or matcher.gitignored(p, True):
+                    continue
+                subdirs.append(p)
+            elif e.name.endswith(PYTHON_SUFFIXES):
+                if matcher.excluded(p, False) or matcher.gitignored(p, False):
+                    continue
+                yield p
+        stack.extend(reversed(subdirs))

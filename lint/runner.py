@@ -1,0 +1,242 @@
+"""files -> parse -> semantic model -> rules -> findings (-> fixes); cache; one worker pool.
+
+The parent process discovers files, reads them and looks each up in the cache (content hash);
+only misses are sent to workers (a ``fork`` pool of ``--jobs`` processes, never nested, used
+only when there are enough files to pay for it). In fix mode a worker fixes and writes its
+file itself (atomic write) or returns the unified diff. A progress bar goes to stderr only
+when it is a terminal and the run has hundreds of files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import multiprocessing
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .cache import Cache, content_key
+from .engine import ParseError, check_source
+from .files import FileError, Matcher, decode, discover, read_source, write_atomic
+from .findings import FileProblem, Finding
+from .fix.loop import applicable, fix_source
+from .rules.registry import rule_by_code
+from .semantic import module_name_for
+from .settings import Settings
+from .target import Target
+
+#: Fewer files than this are processed in this process (a pool costs more than it saves).
+POOL_THRESHOLD = 24
+#: Progress bar from this many files on (and only on a terminal).
+PROGRESS_THRESHOLD = 200
+
+
+@dataclass
+class Options:
+    fix: bool = False  # run the fix loop
+    write: bool = True  # write fixed files (False for --diff / --check)
+    unsafe_fixes: bool = False
+    jobs: int | None = None
+    use_cache: bool = True
+    progress: bool | None = None  # None: decide (terminal + many files)
+
+
+@dataclass
+class FileOutcome:
+    filename: str
+    findings: list[Finding] = field(default_factory=list)  # remaining findings
+    problem: FileProblem | None = None
+    fixed: list[Finding] = field(default_factory=list)
+    diff: str = ""
+    fixed_text: str | None = None  # fix mode: the new text (stdin)
+    cache_key: str | None = None
+    rel: str | None = None
+
+
+@dataclass
+class RunResult:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sorted((f for o in self.outcomes for f in o.findings), key=Finding.sort_key)
+
+    @property
+    def problems(self) -> list[FileProblem]:
+        return [o.problem for o in self.outcomes if o.problem is not None]
+
+    @property
+    def fixed(self) -> list[Finding]:
+        return [f for o in self.outcomes for f in o.fixed]
+
+    @property
+    def changed_files(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.fixed]
+
+    @property
+    def files(self) -> int:
+        return len(self.outcomes)
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _display(path: Path) -> str:
+    s = str(path)
+    return s[2:] if s.startswith("./") else s
+
+
+# ------------------------------------------------------------------------------ per file
+@dataclass(frozen=True)
+class _Task:
+    display: str
+    path: str | None  # None for stdin
+    data: bytes
+    rule_codes: tuple[str, ...]
+    target: tuple[str | None, str | None]
+    module: str | None
+    is_package: bool
+    fix: bool
+    write: bool
+    unsafe: bool
+
+
+def _process(task: _Task) -> FileOutcome:
+    """Check (and in fix mode fix) one file. Never raises for bad input: returns a problem."""
+    out = FileOutcome(task.display)
+    try:
+        src = decode(task.data)
+    except FileError as e:
+        out.problem = FileProblem(task.display, str(e))
+        return out
+    rules = [rule_by_code(c) for c in task.rule_codes]
+    target = Target.parse(*task.target)
+    try:
+        if not task.fix:
+            out.findings = check_source(src.text, task.display, rules, target, module=task.module,
+                                        is_package=task.is_package)
+            return out
+        result = fix_source(src.text, task.display, rules, target, unsafe=task.unsafe, module=task.module,
+                            is_package=task.is_package)
+    except ParseError as e:
+        out.problem = FileProblem(task.display, str(e))
+        return out
+    except RecursionError:
+        out.problem = FileProblem(task.display, "too deeply nested to analyse")
+        return out
+    out.findings = result.remaining
+    if result.error:
+        out.problem = FileProblem(task.display, result.error)
+        return out
+    if not result.converged:
+        out.problem = FileProblem(task.display, "fixes did not converge; file left as after the last pass")
+    if result.fixed:
+        out.fixed = result.fixed
+        out.fixed_text = result.text
+        if not task.write or task.path is None:
+            out.diff = "".join(difflib.unified_diff(
+                src.text.splitlines(keepends=True), result.text.splitlines(keepends=True),
+                fromfile=f"a/{task.display}", tofile=f"b/{task.display}"))
+        if task.write and task.path is not None:
+            try:
+                write_atomic(Path(task.path), src.encode(result.text))
+            except FileError as e:
+                out.problem = FileProblem(task.display, str(e))
+            except UnicodeEncodeError as e:
+                out.problem = FileProblem(task.display, f"fixed text cannot be encoded as {src.encoding}: {e.reason}")
+    return out
+
+
+# ------------------------------------------------------------------------------ the run
+def collect_files(paths: Sequence[Path], settings: Settings) -> list[tuple[Path, bool]]:
+    matcher = Matcher(settings.root, settings.exclude, settings.respect_gitignore)
+    return list(discover(paths, matcher))
+
+
+def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: bytes | None = None,
+        stdin_filename: str | None = None) -> RunResult:
+    """Check or fix ``paths`` (or the ``stdin`` bytes named ``stdin_filename``)."""
+    target = settings.target
+    tgt = (str(target.version) if target.version else None, str(target.span) or None)
+    result = RunResult()
+    if stdin is not None:
+        name = stdin_filename or "-"
+        module, is_pkg = module_name_for(name) if stdin_filename else (None, False)
+        codes = tuple(r.code for r in settings.rules_for(name))
+        task = _Task(name, None, stdin, codes, tgt, module, is_pkg, options.fix, False, options.unsafe_fixes)
+        result.outcomes.append(_process(task))
+        return result
+
+    files = collect_files(paths, settings)
+    cache = Cache(settings.root, settings.fingerprint()) if options.use_cache else None
+    tasks: list[_Task] = []
+    for path, _explicit in files:
+        display = _display(path)
+        try:
+            data, _ = path.read_bytes(), None
+        except OSError as e:
+            result.outcomes.append(FileOutcome(display, problem=FileProblem(display, f"cannot read: {e.strerror or e}")))
+            continue
+        module, is_pkg = module_name_for(path)
+        codes = tuple(r.code for r in settings.rules_for(path))
+        if cache is not None:
+            rel = _rel(path, settings.root)
+            key = content_key(data, codes, module)
+            hit = cache.get(rel, key)
+            if hit is not None and (not options.fix or not any(applicable(f.fix, options.unsafe_fixes) for f in hit)):
+                result.outcomes.append(FileOutcome(display, [replace(f, filename=display) for f in hit]))
+                continue
+        tasks.append(_Task(display, str(path), data, codes, tgt, module, is_pkg, options.fix, options.write,
+                           options.unsafe_fixes))
+    outcomes = _execute(tasks, options)
+    for task, out in zip(tasks, outcomes):
+        if cache is not None and out.problem is None and not out.fixed:
+            cache.put(_rel(Path(task.path), settings.root), content_key(task.data, task.rule_codes, task.module),  # type: ignore[arg-type]
+                      out.findings)
+    result.outcomes.extend(outcomes)
+    result.outcomes.sort(key=lambda o: o.filename)
+    if cache is not None:
+        cache.save()
+    return result
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def _execute(tasks: list[_Task], options: Options) -> list[FileOutcome]:
+    jobs = options.jobs or default_jobs()
+    show = options.progress if options.progress is not None else (
+        len(tasks) >= PROGRESS_THRESHOLD and sys.stderr.isatty())
+    if jobs <= 1 or len(tasks) < POOL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+        return list(_with_progress(map(_process, tasks), len(tasks), show))
+    ctx = multiprocessing.get_context("fork")
+    chunk = max(1, min(16, len(tasks) // (jobs * 8)))
+    with ctx.Pool(jobs) as pool:
+        # workers exist before any progress thread starts (fork + threads do not mix)
+        it = pool.imap(_process, tasks, chunksize=chunk)
+        return list(_with_progress(it, len(tasks), show))
+
+
+def _with_progress(it: Iterable[FileOutcome], total: int, show: bool) -> Iterable[FileOutcome]:
+    if not show:
+        yield from it
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("mcore-lint"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        bar = progress.add_task("files", total=total)
+        for item in it:
+            progress.advance(bar)
+            yield item
