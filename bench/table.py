@@ -37,6 +37,17 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
+def ratio(value: float) -> str:
+    """A ratio with enough digits to read both 300x and 1/300x."""
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 0.1:
+        return f"{value:.2f}"
+    return f"{value:.2g}"
+
+
 def _median(res: Results, key: str) -> float | None:
     m = res.rows.get(key)
     return m.median if m and m.times else None
@@ -109,7 +120,8 @@ def markdown(res: Results, shim: dict | None, shim_note: str = "", when: datetim
         f"- corpus: {cf} files, {cl:,} lines ({', '.join(f'{s.part} {s.files}/{s.lines:,}' for s in res.corpus)})",
         f"- subset (torchfix/Fixit rows): {sf} files, {sl:,} lines",
         f"- repetitions: {cfg.reps} (torchfix/Fixit: {cfg.peer_reps}), median shown"
-        + ("" if cfg.quick else ", after one discarded warm-up run whose memory is sampled"),
+        + ("" if cfg.quick else "; one discarded warm-up run first, in which memory is sampled "
+           "(torchfix/Fixit: no warm-up, memory sampled in their first run)"),
         "",
     ]
     for fileset, title in (("corpus", "Whole corpus"), ("subset", "Subset (same files for every row)")):
@@ -127,7 +139,7 @@ def markdown(res: Results, shim: dict | None, shim_note: str = "", when: datetim
                      f"{m.tree_peak_mb:.0f}" if m.tree_peak_mb else "–", f"{m.process_peak_mb:.0f}"]
             for ref, _ in refs:
                 r = _median(res, ref)
-                cells.append(f"{m.median / r:.2f}" if r else "–")
+                cells.append(ratio(m.median / r) if r else "–")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Runtime shim (megatron-core 0.16.1, 1-process gloo, per call)", ""]
