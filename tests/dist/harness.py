@@ -183,14 +183,18 @@ class RunResult:
 
     def failures_of(self, module: str, check: str) -> list[str]:
         """Readable lines, one per failing (rank, layout), for one check."""
-        lines = []
-        recs = self.records.get((module, check), [])
-        for rec in sorted(recs, key=lambda r: (r["layout"], r["rank"])):
+        grouped: dict[tuple[str, str, str], list[int]] = {}
+        for rec in self.records.get((module, check), []):
             if rec.get("ok"):
                 continue
             tag = "skipped" if rec.get("skipped") else "FAILED"
             msg = " | ".join(rec.get("messages") or ["(no message)"])
-            lines.append(f"[{self.release} {rec['layout']} rank {rec['rank']}] {tag}: {msg}")
+            grouped.setdefault((rec["layout"], tag, msg), []).append(rec["rank"])
+        lines = []
+        for (layout, tag, msg), ranks in sorted(grouped.items(), key=lambda kv: (kv[0][0],
+                                                                                 min(kv[1]))):
+            who = f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {sorted(ranks)}"
+            lines.append(f"[{self.release} {layout} {who}] {tag}: {msg}")
         return lines
 
     def missing(self, module: str, check: str, layouts: tuple[Layout, ...] = LAYOUTS) -> list[str]:

@@ -33,10 +33,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _short_tb(exc: BaseException, limit: int = 4) -> str:
-    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    tail = "".join(lines[-limit:]).strip().replace("\n", " / ")
-    return tail[-900:]
+def _short_tb(exc: BaseException, frames: int = 3) -> str:
+    """``Type: message (at file:line in fn <- ...)``: the message first, then the innermost
+    frames, so a per-rank line stays readable."""
+    tb = traceback.extract_tb(exc.__traceback__)[-frames:]
+    where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(tb))
+    msg = f"{type(exc).__name__}: {exc}"
+    return (msg[:600] + (f" (at {where})" if where else "")).replace("\n", " / ")
 
 
 class _Writer:
@@ -113,7 +116,7 @@ def _rank_main(rank: int, port: int, release: str, out_dir: Path,
             try:
                 fn(ctx)
             except Exception as exc:  # noqa: BLE001 - any exception fails the check
-                raised = f"raised {type(exc).__name__}: {_short_tb(exc)}"
+                raised = f"raised {_short_tb(exc)}"
             messages = list(ctx.failures) + ([raised] if raised else [])
             w.write(module=module, check=name, rank=rank, layout=layout.name,
                     ok=not messages, skipped=False, messages=messages,
