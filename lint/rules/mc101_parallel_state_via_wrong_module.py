@@ -198,7 +198,6 @@ class ParallelStateViaWrongModule(Rule):
             """,
             message="`get_data_parallel_world_size` is not defined in `megatron.core`",
             fixed="""
-            import megatron.core
             from megatron.core import parallel_state
 
             n = parallel_state.get_data_parallel_world_size()
@@ -252,7 +251,7 @@ class ParallelStateViaWrongModule(Rule):
         if b.level == 0 and b.module is not None:
             if b.imported is not None:
                 imports.append(ImportRequest(b.module, b.imported, b.asname, remove=True))
-            elif b.asname is not None:
+            else:  # ``import a.b as x`` or ``import a.b`` (binds ``a``): dropped only if unused
                 imports.append(ImportRequest(b.module, None, b.asname, remove=True))
         return ctx.fix(f"Call `{function}` through `{local}`", [ctx.replace(node, f"{local}.{function}")], imports)
 
