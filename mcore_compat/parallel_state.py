@@ -102,8 +102,11 @@ def answer(name: str, field: str, op: str, explicit: Any = None, pg_collection: 
                              "not initialised (single process: pass no groups)")
         ps = upstream_ps()
         fn = getattr(ps, name, None) if ps is not None else None
-        keywords_for(signature_of(fn) if fn is not None else _NO_PARAMS, f"{QUAL}.{name}",
-                     upstream_kwargs)  # still reject keywords the release lacks
+        if fn is not None:  # still reject keywords the installed release lacks
+            keywords_for(signature_of(fn), f"{QUAL}.{name}", upstream_kwargs)
+        else:  # nothing installed to ask: only keywords no release has are refused
+            keywords_for(_NO_PARAMS, f"{QUAL}.{name}",
+                         {k: v for k, v in upstream_kwargs.items() if k not in KEYWORD_DEFAULTS})
         return list(single) if isinstance(single, list) else single
     if _explicit_or_collection(field, explicit, pg_collection):
         _reject_extra_with_group(name, group_kw or f"{field}_group", upstream_kwargs)
@@ -196,12 +199,18 @@ del _name, _field, _op, _doc
 
 # ----------------------------------------------------------------------------- data parallel
 
+def dp_upstream_kwargs(with_context_parallel: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Keywords a DP getter forwards to the installed release (before filtering): always by
+    keyword, ``with_context_parallel`` explicit (tested against 0.18/0.19 signatures)."""
+    return {"with_context_parallel": bool(with_context_parallel), **kwargs}
+
+
 def _dp(name: str, op: str, with_context_parallel: bool, dp_group: Any, dp_cp_group: Any,
         pg_collection: Any, kwargs: dict[str, Any]) -> Any:
     field = "dp_cp" if with_context_parallel else "dp"
     explicit = dp_cp_group if with_context_parallel else dp_group
     return answer(name, field, op, explicit, pg_collection,
-                  {"with_context_parallel": with_context_parallel, **kwargs}, f"{field}_group")
+                  dp_upstream_kwargs(with_context_parallel, kwargs), f"{field}_group")
 
 
 def get_data_parallel_group(with_context_parallel: bool = False, *, dp_group: Any = None,
