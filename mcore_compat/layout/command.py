@@ -67,7 +67,7 @@ def layout_command(
         layout = RankLayout(world_size, tp=tp, pp=pp, cp=cp, ep=ep, etp=etp, vpp=vpp,
                             order=order, nproc_per_node=nproc_per_node)
         if rank is not None:
-            layout._check_rank(rank)
+            layout.check_rank(rank)
     except LayoutError as exc:
         raise click.UsageError(str(exc)) from None
     if fmt == "json":
@@ -81,8 +81,7 @@ def layout_command(
     else:
         from mcore_compat.layout import table
 
-        stream = click.get_text_stream("stdout")
-        if output is None and stream.isatty():
+        if output is None and sys.stdout.isatty():
             text = table.render_rich(layout, rank=rank, last_stage=last_stage, force_terminal=True)
         else:
             text = table.render_plain(layout, rank=rank, last_stage=last_stage)

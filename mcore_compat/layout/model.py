@@ -126,7 +126,7 @@ class RankLayout:
                     f"torchrun starts the same number of processes on every node"
                 )
         self.nproc_per_node = nproc_per_node
-        self.rank = None if rank is None else self._check_rank(rank)
+        self.rank = None if rank is None else self.check_rank(rank)
         self.local_rank = local_rank
 
     # -- construction from a torchrun environment ------------------------------------------
@@ -176,7 +176,8 @@ class RankLayout:
             f"order={self.order!r}) # dp={s.dp}, edp={s.edp}"
         )
 
-    def _check_rank(self, rank: object) -> int:
+    def check_rank(self, rank: object) -> int:
+        """``rank`` itself if it is a rank of this world, else ``LayoutError`` naming the range."""
         if isinstance(rank, bool) or not isinstance(rank, int):
             raise LayoutError(f"rank must be an integer, got {rank!r}")
         if not 0 <= rank < self.world_size:
@@ -191,7 +192,7 @@ class RankLayout:
             if self.rank is None:
                 raise LayoutError("no rank given and this layout has none (use from_env or rank=)")
             return self.rank
-        return self._check_rank(rank)
+        return self.check_rank(rank)
 
     # -- coordinates and groups -------------------------------------------------------------
 
