@@ -1,0 +1,48 @@
+"""Which indexed releases the signature rules check, and how releases are written in messages.
+
+MC201/MC202 check the target the same way the symbol rules (MC102-MC104) do:
+:func:`mcore_lint.api.target.target_releases` (the target version, else the releases of the
+supported span, else the newest indexed release). MC203/MC204 compare releases, so they need
+the whole supported span: :func:`span_releases` adds the span's releases to the target version.
+The low end of that list is the release the code was written for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from mcore_compat.api_index import ApiIndex
+
+    from ..target import Target
+
+
+def checked_releases(target: "Target | None", idx: "ApiIndex") -> list[str]:
+    """The releases a call must bind in (MC201, MC202); never empty."""
+    from ..api.target import target_releases
+
+    return list(target_releases(target, idx))
+
+
+def span_releases(target: "Target | None", idx: "ApiIndex") -> list[str]:
+    """Every indexed release the project supports, oldest first (MC203, MC204): the releases
+    inside the supported span plus the target version; one release when there is no span."""
+    got = set(checked_releases(target, idx))
+    if target is not None and str(target.span):
+        got |= set(idx.releases_matching(str(target.span)))
+    order = {r: i for i, r in enumerate(idx.releases)}
+    return sorted(got, key=order.__getitem__)
+
+
+def describe(releases: Iterable[str], idx: "ApiIndex") -> str:
+    """Releases as runs over the index: ``0.13.0-0.14.0, 0.19.2`` (``no release`` when empty)."""
+    order = {r: i for i, r in enumerate(idx.releases)}
+    runs: list[list[str]] = []
+    for r in sorted(set(releases), key=order.__getitem__):
+        if runs and order[r] == order[runs[-1][-1]] + 1:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    if not runs:
+        return "no release"
+    return ", ".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in runs)

@@ -1,0 +1,208 @@
+"""Where a file calls a ``megatron.core`` callable: the call sites the signature rules bind.
+
+Why a module of its own: MC201-MC204 and ``mcore-lint supported-range`` ask the same
+question of the same calls, so the sites are found once per semantic model (cached) and
+shared. Only calls whose callee the semantic model resolved statically are sites; nothing is
+guessed from names:
+
+* ``f(...)`` / ``mod.f(...)`` / ``Cls(...)`` / ``Cls.method(obj, ...)`` -- a reference to a
+  tracked name that is called (style ``call``);
+* ``functools.partial(f, ...)`` -- the arguments after ``f`` (style ``partial``: keywords and
+  positions are checked, missing arguments are not, they may come later);
+* ``Cls(...).method(...)`` -- a method of a freshly built instance (style ``bound``);
+* ``super().__init__(...)`` / ``super().method(...)`` in a class whose only base is a tracked
+  megatron class (style ``init`` / ``bound``). ``self.method(...)`` is not a site: a subclass
+  may override the method.
+
+Every site records whether it is *guarded*: inside the compatibility guards the symbol rules
+honour (``try/except ImportError/AttributeError``, ``if hasattr(...)``, version checks), or a
+guard specific to signatures (``try: ... except TypeError``, an ``if`` that inspects a
+signature: ``inspect.signature``, ``getfullargspec``, ``__code__``, ``co_varnames``,
+``__dataclass_fields__``, ``dataclasses.fields``).
+"""
+
+from __future__ import annotations
+
+import ast
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..semantic import Reference, SemanticModel
+
+ROOT = "megatron.core"
+
+#: Exceptions whose ``except`` marks the ``try`` body as code that expects a signature mismatch.
+SIGNATURE_EXCEPTIONS = frozenset({"TypeError", "Exception", "BaseException", ""})
+#: Names in an ``if`` test that mean the branch depends on a signature check.
+_INTROSPECTION = frozenset({"signature", "getfullargspec", "getargspec", "__code__", "co_varnames",
+                            "__dataclass_fields__", "fields", "parameters", "__init__", "__signature__",
+                            "getcallargs", "_fields"})
+
+
+@dataclass(eq=False)
+class CallSite:
+    """One call of a statically known megatron.core callable.
+
+    ``qualname`` is the name as the model resolved it (``megatron.core.transformer.
+    TransformerConfig``; ``...RowParallelLinear.forward`` for methods); the API index maps it
+    to its definition per release. ``style``: ``call``, ``partial``, ``bound`` (instance
+    method: the first parameter is bound) or ``init`` (``super().__init__``: the constructor of
+    class ``qualname``). ``node`` is the callee expression findings point at.
+    """
+
+    call: ast.Call
+    qualname: str
+    style: str
+    node: ast.AST
+    guarded: bool
+    ref: "Reference | None" = None
+
+    @property
+    def args(self) -> list[ast.expr]:
+        """The positional arguments bound to the callee's parameters (``partial``: after ``f``)."""
+        return list(self.call.args[1:] if self.style == "partial" else self.call.args)
+
+    @property
+    def keywords(self) -> list[ast.keyword]:
+        return list(self.call.keywords)
+
+    @property
+    def has_star_args(self) -> bool:
+        """``*args`` or ``**kwargs`` at the call: the bound arguments are unknown."""
+        return any(isinstance(a, ast.Starred) for a in self.args) or any(k.arg is None for k in self.keywords)
+
+    @property
+    def display(self) -> str:
+        """Short human name of the callee: ``TransformerConfig``, ``RowParallelLinear.forward``."""
+        parts = self.qualname.split(".")
+        # keep the class for methods: the last two components when the second-last is capitalised
+        if len(parts) >= 2 and parts[-2][:1].isupper():
+            return ".".join(parts[-2:])
+        return parts[-1]
+
+
+_CACHE: "weakref.WeakKeyDictionary[SemanticModel, list[CallSite]]" = weakref.WeakKeyDictionary()
+
+
+def call_sites(model: "SemanticModel") -> list[CallSite]:
+    """Every call site of a megatron.core callable in ``model`` (computed once per model), in
+    source order. Ambiguous references (another binding may reach them) are left out."""
+    got = _CACHE.get(model)
+    if got is None:
+        got = _find(model)
+        _CACHE[model] = got
+    return got
+
+
+def _find(model: "SemanticModel") -> list[CallSite]:
+    out: list[CallSite] = []
+    seen: set[int] = set()
+
+    def add(call: ast.Call, qualname: str, style: str, node: ast.AST, ref=None, guard_node=None) -> None:
+        key = id(call)
+        if key in seen:
+            return
+        seen.add(key)
+        guarded = is_signature_guarded(model, guard_node if guard_node is not None else call)
+        out.append(CallSite(call, qualname, style, node, guarded, ref))
+
+    for ref in model.references:
+        q = ref.qualname
+        if ref.ctx != "load" or ref.ambiguous or not q.startswith(ROOT + "."):
+            continue
+        call = ref.call
+        if call is not None:
+            add(call, q, "call", ref.node, ref)
+            # Cls(...).method(...)
+            attr = model.parent(call)
+            if isinstance(attr, ast.Attribute) and attr.value is call:
+                outer = model.parent(attr)
+                if isinstance(outer, ast.Call) and outer.func is attr:
+                    add(outer, f"{q}.{attr.attr}", "bound", attr, ref)
+            continue
+        parent = ref.parent
+        if isinstance(parent, ast.Call) and parent.args and parent.args[0] is ref.node and _is_partial(model, parent):
+            add(parent, q, "partial", ref.node, ref)
+        elif isinstance(parent, ast.ClassDef) and ref.node in parent.bases:
+            _super_calls(model, parent, q, add)
+    out.sort(key=lambda s: (s.call.lineno, s.call.col_offset))
+    return out
+
+
+def _is_partial(model: "SemanticModel", call: ast.Call) -> bool:
+    """``call.func`` is ``functools.partial`` (``from functools import partial`` or
+    ``import functools``), checked through the file's import bindings."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        seen = model.bindings_visible(func.id, call)
+        return bool(seen) and all(b.is_import and b.module == "functools" and b.imported == "partial" for b in seen)
+    if isinstance(func, ast.Attribute) and func.attr == "partial" and isinstance(func.value, ast.Name):
+        seen = model.bindings_visible(func.value.id, call)
+        return bool(seen) and all(b.is_import and b.module == "functools" and b.imported is None for b in seen)
+    return False
+
+
+def _super_calls(model: "SemanticModel", cls: ast.ClassDef, base: str, add) -> None:
+    """``super().m(...)`` in the methods of ``cls`` when its only base is ``base`` (no
+    metaclass, no other base: the next class in the MRO is ``base``)."""
+    if len(cls.bases) != 1 or cls.keywords:
+        return
+    for stmt in cls.body:
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node, owner in _walk_function(stmt):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            sup = node.func.value
+            if not (isinstance(sup, ast.Call) and isinstance(sup.func, ast.Name) and sup.func.id == "super"):
+                continue
+            if sup.args and not (len(sup.args) == 2 and isinstance(sup.args[0], ast.Name)
+                                 and sup.args[0].id == cls.name):
+                continue
+            if model.bindings_visible("super", owner):
+                continue  # ``super`` rebound: not the builtin
+            name = node.func.attr
+            if name == "__init__":
+                add(node, base, "init", node.func, guard_node=owner)
+            else:
+                add(node, f"{base}.{name}", "bound", node.func, guard_node=owner)
+
+
+def _walk_function(fn: ast.FunctionDef | ast.AsyncFunctionDef):
+    """(node, innermost statement) of a method body, not descending into nested functions or
+    classes (their ``super()`` means something else)."""
+    stack: list[tuple[ast.AST, ast.stmt]] = [(s, s) for s in fn.body]
+    while stack:
+        node, owner = stack.pop()
+        yield node, owner
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                continue
+            stack.append((child, child if isinstance(child, ast.stmt) else owner))
+
+
+def is_signature_guarded(model: "SemanticModel", node: ast.AST) -> bool:
+    """Inside a compatibility guard: the symbol rules' guards (:meth:`SemanticModel.is_guarded`),
+    a ``try`` whose handlers catch TypeError (or everything), or an ``if`` that inspects a
+    signature."""
+    if model.is_guarded(node):
+        return True
+    for g in model.guards_of(node):
+        if g.kind == "try" and g.part == "body" and g.catches & SIGNATURE_EXCEPTIONS:
+            return True
+        if g.kind == "if" and _inspects_signature(getattr(g.node, "test", None)):
+            return True
+    return False
+
+
+def _inspects_signature(test: ast.expr | None) -> bool:
+    if test is None:
+        return False
+    for n in ast.walk(test):
+        if isinstance(n, ast.Name) and n.id in _INTROSPECTION:
+            return True
+        if isinstance(n, ast.Attribute) and n.attr in _INTROSPECTION:
+            return True
+    return False
