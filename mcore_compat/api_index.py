@@ -19,6 +19,7 @@ Records (one per qualname and release) are plain dicts; ``"k"`` says the kind:
   parameters without ``self`` (dataclass fields, inherited ones included), or ``i_from`` the
   external class the constructor comes from when it is not known here;
 * ``alias``: ``to`` = the qualname bound (an import or re-export, possibly outside megatron);
+  ``set`` when bound by an assignment (``mpu = parallel_state``) rather than an import;
 * ``attr``: a module or class attribute.
 
 Typical use::
@@ -105,6 +106,7 @@ class ApiIndex:
         self._bit = {r: i for i, r in enumerate(self.releases)}
         self._views: dict[str, dict[str, Record]] = {}
         self._by_name: dict[str, dict[str, list[str]]] = {}
+        self._resolved: dict[tuple[str, str], Resolution] = {}
 
     # -- releases --
     @property
@@ -175,6 +177,13 @@ class ApiIndex:
     def resolve(self, release: str, qualname: str) -> Resolution:
         """Follow ``qualname`` through re-exports, module aliases and class bases in
         ``release``; see the statuses above."""
+        key = (release, qualname)
+        hit = self._resolved.get(key)
+        if hit is None:
+            hit = self._resolved[key] = self._resolve_uncached(release, qualname)
+        return hit
+
+    def _resolve_uncached(self, release: str, qualname: str) -> Resolution:
         view = self.view(release)
         if qualname != ROOT_PACKAGE and not qualname.startswith(ROOT_PACKAGE + "."):
             if ROOT_PACKAGE.startswith(qualname + ".") or qualname == "megatron":
@@ -201,7 +210,7 @@ class ApiIndex:
                 if inherited is not None:
                     nxt, child = inherited
             if child is None:
-                if rec is not None and rec.get("ga"):
+                if rec is not None and (rec.get("ga") or rec.get("so") or rec.get("syntax_error")):
                     return Resolution(DYNAMIC, query, ".".join([nxt, *rest]), parent=cur, via=via)
                 if rec is not None and rec["k"] in {"attr", "function", "method"}:
                     return Resolution(DYNAMIC, query, ".".join([nxt, *rest]), parent=cur, via=via)
@@ -281,9 +290,16 @@ class ApiIndex:
         """Canonical qualnames (deduplicated, shortest public path first) named ``name`` in
         ``release``: "the symbol lives elsewhere now"."""
         out: dict[str, str] = {}
+        view = self.view(release)
         for q in self._names(release).get(name, []):
             res = self.resolve(release, q)
-            if res.found and res.record and res.record["k"] not in {"attr", "alias"}:
+            if res.qualname != q:  # a spelling through imports counts when a package
+                parent = q.rsplit(".", 1)[0]  # re-exports its own submodule's object, or
+                deliberate = view.get(q, {}).get("set")  # a module assigns it (`Old = New`)
+                pkg = view.get(parent, {}).get("pkg") and res.qualname.startswith(parent + ".")
+                if not (deliberate or pkg):
+                    continue
+            if res.found and res.record and res.record["k"] in {"function", "class", "module"}:
                 # prefer the shortest spelling (a re-export) for the same definition
                 best = out.get(res.qualname)
                 if best is None or (len(q), q) < (len(best), best):

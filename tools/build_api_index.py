@@ -255,7 +255,7 @@ class ModuleParser:
             if ref and ref.split(".")[0] in self.scan.names:
                 head, _, rest = ref.partition(".")
                 target = self.scan.names[head] + (f".{rest}" if rest else "")
-                self._bind(n, {"k": "alias", "to": target}, target)
+                self._bind(n, {"k": "alias", "to": target, "set": 1}, target)
             else:
                 self._bind(n, {"k": "attr"})
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,50 +27,66 @@ class Rename:
     note: str = ""
 
 
-def _get(entry: Any, *names: str, default: Any = None) -> Any:
-    for n in names:
-        if isinstance(entry, dict) and n in entry:
-            return entry[n]
-        if hasattr(entry, n):
-            return getattr(entry, n)
-    return default
+def _next_release(last: str) -> str:
+    """First indexed release after ``last`` (the first one without the old name)."""
+    try:
+        from mcore_compat.api_index import load
+
+        rels = load().releases
+        return rels[rels.index(last) + 1] if last in rels and last != rels[-1] else last
+    except Exception:
+        return last
+
+
+def _symbol_rename(row) -> Rename:
+    return Rename(old=row.old, new=row.new, release=_next_release(row.old_last), source=row.source,
+                  kind="symbol", note=row.note)
 
 
 @lru_cache(maxsize=1)
 def all_renames() -> tuple[Rename, ...]:
-    """Every rename/removal fact the facts table holds (empty while it has none)."""
+    """Every symbol and keyword rename of the reviewed facts table."""
     from mcore_compat import facts
 
-    query = getattr(facts, "renames", None) or getattr(facts, "all_renames", None)
-    if query is None:
-        return ()
-    out = []
-    for e in query():
-        old = _get(e, "old", "old_name", "name")
-        if not old:
-            continue
-        out.append(Rename(
-            old=str(old),
-            new=_get(e, "new", "new_name", "replacement"),
-            release=str(_get(e, "release", "since", "removed_in", "changed_in", default="")),
-            source=str(_get(e, "source", "reference", default="")),
-            kind=str(_get(e, "kind", default="symbol")),
-            shim=_get(e, "shim", "mcore_compat"),
-            note=str(_get(e, "note", "why", default="")),
-        ))
+    table = facts.load()
+    out = [_symbol_rename(row) for row in table.symbols]
+    for row in table.renamed_keywords:
+        out.append(Rename(old=f"{', '.join(row.callables)}({row.old}=)", new=f"{row.new}=",
+                          release=_next_release(row.old_last), source=row.source,
+                          kind="keyword", note=row.note))
     return tuple(out)
 
 
 def replacement_for(qualname: str) -> Rename | None:
-    """The reviewed fact about ``qualname`` (a symbol), if any."""
-    for r in all_renames():
-        if r.kind == "symbol" and r.old == qualname:
-            return r
+    """The reviewed move/rename of exactly ``qualname`` (a module, class or function)."""
+    from mcore_compat import facts
+
+    for row in facts.load().symbols:
+        if row.old == qualname:
+            return _symbol_rename(row)
     return None
 
 
+@dataclass(frozen=True)
+class Removal:
+    """A name removed without a replacement, and what it means now (facts)."""
+
+    symbol: str
+    last: str
+    note: str
+    source: str
+
+
+def removal_for(qualname: str) -> Removal | None:
+    from mcore_compat import facts
+
+    row = facts.removed_symbol(qualname)
+    return Removal(row.symbol, row.last, row.meaning, row.source) if row else None
+
+
 def renames_between(old_release: str, new_release: str) -> list[Rename]:
-    """Facts whose release lies in ``(old_release, new_release]``."""
+    """Facts whose release (first release without the old name) lies in
+    ``(old_release, new_release]``."""
     from packaging.version import InvalidVersion, Version
 
     lo, hi = Version(old_release), Version(new_release)

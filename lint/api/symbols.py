@@ -1,0 +1,220 @@
+"""Shared analysis of MC102/MC103/MC104: every ``megatron.core`` name a file uses, checked
+against the API index for the target release(s), classified once per file.
+
+Why one module for three rules: the three rules split ONE question -- "this name does not
+exist in (some of) the releases the code targets" -- by its answer: it never existed before
+the first failing release (MC102 ``unknown-megatron-symbol``: a typo, a wrong module, or a
+name only newer releases have), the reviewed facts say it was renamed/moved (MC104
+``renamed-megatron-api``), or it existed earlier and is gone (MC103 ``removed-megatron-api``).
+Each name lands in exactly one rule.
+
+What counts as a use: imports (every style: ``import megatron.core.x``, ``import ... as``,
+``from megatron.core.x import y``, relative imports inside megatron) and attribute chains on
+tracked names (``mpu.get_x()``, ``tp.layers.ColumnParallelLinear``). Not flagged: uses inside
+compatibility guards (``try/except ImportError/AttributeError``, ``if hasattr(...)``, version
+checks: :meth:`SemanticModel.is_guarded`), uses whose binding may be something else on another
+branch (``ambiguous``), names behind a module ``__getattr__`` or a compiled module, and
+parallel-state functions reached through the wrong module (MC101's job).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from mcore_compat.api_index import ApiIndex, load
+
+from .renames import Rename, removal_for, replacement_for
+from .target import target_releases
+
+ROOT = "megatron.core"
+
+
+@dataclass
+class SymbolProblem:
+    """A megatron.core name a file uses that is missing in some target release."""
+
+    category: str  # "unknown" | "removed" | "renamed"
+    node: ast.AST  # what to report: the ast.alias of an import or the Attribute chain prefix
+    qualname: str  # the missing name (prefix of ``full`` that does not resolve)
+    full: str  # the whole dotted name used
+    missing_in: list[str]  # target releases without it
+    targets: list[str]  # all target releases
+    is_import: bool
+    binding: object  # mcore_lint.semantic.Binding
+    ref: object | None = None  # mcore_lint.semantic.Reference for attribute uses
+    present_in: list[str] = field(default_factory=list)  # indexed releases that have it
+    fact: Rename | None = None  # the reviewed rename (MC104)
+    moved_to: str | None = None  # the single other place the definition lives (MC102/MC103)
+    replacement: str | None = None  # what replaces ``full`` (the whole name used)
+    fix_prefix: str | None = None  # the prefix of ``full`` a fix replaces ...
+    fix_target: str | None = None  # ... by this name
+    shim: str | None = None  # mcore_compat name that keeps working (MC103)
+    meaning: str | None = None  # what a removal means now (facts)
+    close: list[str] = field(default_factory=list)  # did-you-mean names
+
+
+def _runs(releases: list[str], all_releases: tuple[str, ...]) -> str:
+    """Compact description of a set of releases: ``0.5.0-0.9.0, 0.13.0``."""
+    idx = {r: i for i, r in enumerate(all_releases)}
+    out: list[list[str]] = []
+    for r in sorted(releases, key=idx.__getitem__):
+        if out and idx[r] == idx[out[-1][-1]] + 1:
+            out[-1].append(r)
+        else:
+            out.append([r])
+    return ", ".join(run[0] if len(run) == 1 else f"{run[0]}-{run[-1]}" for run in out)
+
+
+def describe_presence(idx: ApiIndex, releases: list[str]) -> str:
+    if not releases:
+        return "no release"
+    return _runs(releases, idx.releases)
+
+
+@lru_cache(maxsize=256)
+def shim_for(qualname: str) -> str | None:
+    """The ``mcore_compat.parallel_state`` name that keeps working for a removed
+    parallel_state function on every release (the shim exports it), if any."""
+    prefix = "megatron.core.parallel_state."
+    if not qualname.startswith(prefix):
+        return None
+    name = qualname[len(prefix):]
+    try:
+        import importlib
+
+        shim = importlib.import_module("mcore_compat.parallel_state")
+    except Exception:  # the shim is optional for the linter; never fail a lint run on it
+        return None
+    return f"mcore_compat.parallel_state.{name}" if name in getattr(shim, "__all__", ()) else None
+
+
+class Analyzer:
+    """Checks one file's uses against the target releases (index resolutions are cached)."""
+
+    def __init__(self, model, target, idx: ApiIndex | None = None):
+        self.model = model
+        self.idx = idx or load()
+        self.targets = target_releases(target, self.idx)
+
+    def _missing(self, qualname: str) -> tuple[list[str], str | None]:
+        missing: list[str] = []
+        at: str | None = None
+        for r in self.targets:
+            res = self.idx.resolve(r, qualname)
+            if res.missing:
+                missing.append(r)
+                if at is None or len(res.qualname) < len(at):
+                    at = res.qualname
+        return missing, at
+
+    def _classify(self, problem: SymbolProblem) -> None:
+        idx, q, full = self.idx, problem.qualname, problem.full
+        problem.present_in = idx.releases_with(q)
+        first_missing = idx.releases.index(problem.missing_in[0])
+        # a rename fact about the name or one of its parents (a renamed module)
+        parts = q.split(".")
+        for i in range(len(parts), 2, -1):
+            prefix = ".".join(parts[:i])
+            fact = replacement_for(prefix)
+            if fact is not None and fact.new:
+                problem.fact = fact
+                problem.category = "renamed"
+                problem.fix_prefix, problem.fix_target = prefix, fact.new
+                problem.replacement = fact.new + full[len(prefix):]
+                return
+        existed_before = any(idx.releases.index(r) < first_missing for r in problem.present_in)
+        problem.category = "removed" if existed_before else "unknown"
+        last = self.targets[-1]
+        # the same definition under exactly one other name: the used object first (a whole
+        # module may be gone while its class lives on elsewhere), then the missing name
+        for wanted in dict.fromkeys((full, q)):
+            if not idx.releases_with(wanted) and wanted != q:
+                continue
+            name = wanted.rsplit(".", 1)[1]
+            elsewhere = [w for w in idx.where_defined(last, name) if w != wanted]
+            if len(elsewhere) == 1:
+                problem.moved_to = elsewhere[0]
+                problem.fix_prefix, problem.fix_target = wanted, elsewhere[0]
+                problem.replacement = elsewhere[0] + full[len(wanted):]
+                break
+        if problem.category == "removed":
+            problem.shim = shim_for(q)
+            removal = removal_for(q)
+            problem.meaning = removal.note if removal else None
+        if not problem.replacement:
+            for r in reversed(self.targets):
+                problem.close = [f"{q.rsplit('.', 1)[0]}.{c}" for c in idx.closest(r, q)]
+                if problem.close:
+                    break
+
+    def problems(self) -> list[SymbolProblem]:
+        from ..rules.mc101_parallel_state_via_wrong_module import wrong_module_split
+
+        model = self.model
+        out: list[SymbolProblem] = []
+        reported_imports: set[str] = set()
+        seen_nodes: set[int] = set()
+        for b in model.imports:
+            if b.qualname is None:
+                continue
+            alias = b.node
+            if isinstance(b.stmt, ast.Import) and not getattr(alias, "asname", None):
+                full = getattr(alias, "name", "")  # `import megatron.core.x` binds `megatron`
+            else:
+                full = b.qualname
+            if not (full == ROOT or full.startswith(ROOT + ".")):
+                continue
+            if model.is_guarded(b.stmt) or wrong_module_split(full) is not None:
+                continue
+            missing, at = self._missing(full)
+            if not missing or at is None:
+                continue
+            p = SymbolProblem("unknown", alias, at, full, missing, self.targets, True, b)
+            self._classify(p)
+            out.append(p)
+            seen_nodes.add(id(alias))
+            reported_imports.add(at)
+        for ref in model.references:
+            q = ref.qualname
+            if ref.ctx != "load" or ref.ambiguous or not q.startswith(ROOT + "."):
+                continue
+            if wrong_module_split(q) is not None:
+                continue
+            missing, at = self._missing(q)
+            if not missing or at is None or at in reported_imports:
+                continue
+            bound = ref.binding.qualname or ""
+            if len(at.split(".")) <= len(bound.split(".")):
+                continue  # the import itself is wrong: reported there
+            node = _chain_node(ref.node, len(q.split(".")) - len(at.split(".")))
+            if node is None or id(node) in seen_nodes or model.is_guarded(node):
+                continue
+            seen_nodes.add(id(node))
+            p = SymbolProblem("unknown", node, at, q, missing, self.targets, False, ref.binding, ref)
+            self._classify(p)
+            out.append(p)
+        return out
+
+
+def _chain_node(node: ast.AST, strip: int) -> ast.AST | None:
+    """The Attribute ``strip`` levels inside ``node`` (``a.b.c`` with strip 1 -> ``a.b``)."""
+    for _ in range(strip):
+        if not isinstance(node, ast.Attribute):
+            return None
+        node = node.value
+    return node if isinstance(node, ast.Attribute) else None
+
+
+_LAST: list = [None, None, None]  # (model, target fingerprint, problems): one file at a time
+
+
+def problems_of(model, target) -> list[SymbolProblem]:
+    """The file's problems, computed once and shared by MC102, MC103 and MC104."""
+    key = target.fingerprint() if target is not None else ""
+    if _LAST[0] is model and _LAST[1] == key:
+        return _LAST[2]
+    got = Analyzer(model, target).problems()
+    _LAST[:] = [model, key, got]
+    return got
