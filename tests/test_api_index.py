@@ -134,7 +134,7 @@ def test_scanner_imports_relative_star_and_type_checking(synth):
     assert v1["megatron.core.fast"] == {"k": "module", "so": 1}
     # the module file wins over `from megatron.core import parallel_state` in the package
     assert v1["megatron.core.parallel_state"]["k"] == "module"
-    assert v1["megatron.core.mpu"] == {"k": "alias", "to": "megatron.core.parallel_state"}
+    assert v1["megatron.core.mpu"] == {"k": "alias", "to": "megatron.core.parallel_state", "set": 1}
     assert idx.resolve("1.0.0", "megatron.core.public_fn").qualname == "megatron.core.sub.impl.public_fn"
 
 
