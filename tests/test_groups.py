@@ -267,3 +267,55 @@ def test_unparsable_input_raises_with_its_position():
     with pytest.raises(cst.ParserSyntaxError) as err:
         thread_groups("from megatron.core import mpu\n\ndef f(:\n")
     assert "3:" in str(err.value) or err.value.raw_line == 3
+
+
+def test_getters_in_the_authors_own_group_branches_are_not_rewritten():
+    """megatron/core/utils.py log_on_each_pipeline_stage (43a0c335): the global calls *are* the
+    fallback of `if tp_group is None and dp_cp_group is None`; MC301 must leave them."""
+    code = _src("""
+        from megatron.core import parallel_state
+
+        def log_on_each_pipeline_stage(logger, *args, tp_group=None, dp_cp_group=None, **kwargs):
+            if tp_group is None and dp_cp_group is None:
+                tp_rank = parallel_state.get_tensor_model_parallel_rank()
+                dp_cp_rank = parallel_state.get_data_parallel_rank(with_context_parallel=True)
+            else:
+                tp_rank, dp_cp_rank = tp_group.rank(), dp_cp_group.rank()
+            replica = dp_cp_group.rank() if dp_cp_group else parallel_state.get_data_parallel_rank(True)
+            return tp_rank, dp_cp_rank, replica
+        """)
+    result = thread_groups(code, Options(target="0.16.1"))
+    assert result.code == code and not result.ignored
+
+
+def test_content_metadata_holding_a_group_is_cleaned_before_saving():
+    out = run("""
+        from megatron.core import dist_checkpointing, mpu
+
+        def _build_sharded_state_dict_metadata(args):
+            metadata = {}
+            return metadata
+
+        def save_checkpoint(state_dict, path, args):
+            md = _build_sharded_state_dict_metadata(args)
+            dist_checkpointing.save(state_dict, path, content_metadata=md)
+        """)
+    assert "content_metadata=_clean_metadata_for_serialization(md)" in out
+    assert "from megatron.core.dist_checkpointing.utils import _clean_metadata_for_serialization" in out
+    assert "md = _build_sharded_state_dict_metadata(args, dp_cp_group=dp_cp_group)" in out
+    assert run(out) == out
+
+
+def test_before_0_16_metadata_gets_no_group_and_nothing_is_cleaned():
+    code = """
+        from megatron.core import dist_checkpointing, mpu
+
+        def _build_sharded_state_dict_metadata(args):
+            metadata = {}
+            return metadata
+
+        def save_checkpoint(state_dict, path, args):
+            md = _build_sharded_state_dict_metadata(args)
+            dist_checkpointing.save(state_dict, path, content_metadata=md)
+        """
+    assert run(code, target="0.15.3") == _src(code)

@@ -157,6 +157,7 @@ class FunctionInfo:
     metadata_returns: list[cst.SimpleStatementLine] = field(default_factory=list)
     metadata_has_group: bool = False
     metadata_dicts: list[cst.Dict] = field(default_factory=list)  # literal metadata= dicts
+    content_metadata: list[cst.BaseExpression] = field(default_factory=list)  # content_metadata= values
     string_quote: str = '"'
 
     @property
@@ -184,6 +185,21 @@ def _is_none_test(test: cst.BaseExpression) -> str | None:
     return None
 
 
+def _names_in(expr: cst.BaseExpression) -> set[str]:
+    """Plain names read by an expression (for ``if`` tests)."""
+    names: set[str] = set()
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            names.add(node.value)
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            names.add(node.attr.value)  # `self.tp_group is None` tests tp_group too
+
+    expr.visit(_Names())
+    return names
+
+
 def _string_value(node: cst.BaseExpression) -> str | None:
     if isinstance(node, cst.SimpleString):
         try:
@@ -205,6 +221,7 @@ class _FunctionScanner(cst.CSTVisitor):
         self.index = 0
         self.depth = 0  # nested def/class depth
         self.none_guards: list[str] = []
+        self.tested: list[set[str]] = []  # names read by enclosing if / conditional tests
         self.assign_target: list[tuple[str | None, cst.BaseExpression]] = []
         self.stmt_stack: list[cst.SimpleStatementLine] = []
         self.attr_assigned: set[str] = set()
@@ -232,9 +249,17 @@ class _FunctionScanner(cst.CSTVisitor):
 
     def visit_If(self, node: cst.If) -> None:
         self.none_guards.append(_is_none_test(node.test) or "")
+        self.tested.append(_names_in(node.test))
 
     def leave_If(self, node: cst.If) -> None:
         self.none_guards.pop()
+        self.tested.pop()
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self.tested.append(_names_in(node.test))
+
+    def leave_IfExp(self, node: cst.IfExp) -> None:
+        self.tested.pop()
 
     def _bind(self, target: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
@@ -344,6 +369,11 @@ class _FunctionScanner(cst.CSTVisitor):
                     if not any(isinstance(el, cst.DictElement) and _string_value(el.key) == V.METADATA_KEY
                                for el in arg.value.elements):
                         self.info.metadata_dicts.append(arg.value)
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "content_metadata":
+                v = arg.value
+                if not (isinstance(v, cst.Call) and _dotted(v.func) == V.CLEAN_METADATA_NAME):
+                    self.info.content_metadata.append(v)
         # calls to functions of this module
         keywords = {a.keyword.value for a in node.args if a.keyword is not None}
         double_star = any(a.star == "**" for a in node.args)
@@ -377,6 +407,10 @@ class _FunctionScanner(cst.CSTVisitor):
         group, kind = V.group_for_call(getter, wcp)
         base = dotted[: -len(getter)]
         call = GetterCall(node, getter, group, kind, base, self.index)
+        if any(group in names for names in self.tested):
+            # `if tp_group is None [and ...]:` / `x if tp_group else getter()`: the author's
+            # own fallback for that group, not an ignored group
+            call.exempt = call.guarded = True
         target, value = self.assign_target[-1] if self.assign_target else (None, None)
         if kind == "group" and target == group and value is node:
             call.exempt = True

@@ -75,6 +75,7 @@ class FunctionChange:
     threaded_calls: list[str] = field(default_factory=list)
     metadata: bool = False
     selected: bool = False
+    cleaned: int = 0
 
     def summary(self) -> str:
         parts = []
@@ -88,6 +89,8 @@ class FunctionChange:
             parts.append("passes groups on to " + ", ".join(f"`{c}`" for c in self.threaded_calls))
         if self.metadata:
             parts.append("stores `dp_cp_group` in sharded-state-dict metadata")
+        if self.cleaned:
+            parts.append("drops the process group from `content_metadata` before it is saved")
         return "; ".join(parts)
 
 
@@ -143,6 +146,7 @@ class _FuncPlan:
     dict_add: set[int] = field(default_factory=set)
     before_stmt: dict[int, str] = field(default_factory=dict)
     wrap_stmt: dict[int, str] = field(default_factory=dict)
+    wrap_expr: dict[int, str] = field(default_factory=dict)  # id(expr) -> function to wrap it in
     threaded: list[str] = field(default_factory=list)
     metadata: bool = False
 
@@ -215,6 +219,10 @@ class _Planner:
                 if new - gained[q]:
                     gained[q] |= new
                     changed = True
+        # metadata dicts of this module will hold a process group (now or already)
+        self.stores_group_in_metadata = self.metadata_on and any(
+            f.metadata_has_group or (plans[f.qualname].selected and f.metadata_var)
+            for f in self.funcs)
         for q, g in blocked.items():
             for name in sorted(g & (self._direct_uses(plans[q].info, plans[q].selected))):
                 if plans[q].selected:
@@ -263,6 +271,9 @@ class _Planner:
                 p.dict_add.add(id(d))
                 used.add("dp_cp_group")
                 p.metadata = True
+        if self.metadata_on and p.selected and self.stores_group_in_metadata:
+            for value in f.content_metadata:
+                p.wrap_expr[id(value)] = V.CLEAN_METADATA_NAME
         # unconditional `g = getter()` locals of a function that now receives g: guard them
         for g, calls in _local_group_vars(f).items():
             if g in add:
@@ -330,7 +341,9 @@ class _Rewriter(cst.CSTTransformer):
         self.dict_add: set[int] = set()
         self.before_stmt: dict[int, str] = {}
         self.wrap_stmt: dict[int, str] = {}
+        self.wrap_expr: dict[int, str] = {}
         for p in plans.values():
+            self.wrap_expr.update(p.wrap_expr)
             self.replace.update(p.replace)
             self.call_kwargs.update(p.call_kwargs)
             self.dict_add |= p.dict_add
@@ -349,6 +362,13 @@ class _Rewriter(cst.CSTTransformer):
                     for k, v in self.call_kwargs[key]]
             return updated.with_changes(args=_append_items(list(updated.args), args))
         return updated
+
+    def on_leave(self, original, updated):
+        result = super().on_leave(original, updated)
+        fn = self.wrap_expr.get(id(original))
+        if fn is not None and isinstance(result, cst.BaseExpression):
+            return cst.Call(func=cst.Name(fn), args=[cst.Arg(value=result)])
+        return result
 
     def leave_Dict(self, original: cst.Dict, updated: cst.Dict) -> cst.BaseExpression:
         if id(original) not in self.dict_add:
@@ -433,7 +453,7 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
 
     changes: list[FunctionChange] = []
     ignored: list[Ignored] = []
-    need_rank = need_size = False
+    need_rank = need_size = imports_clean = False
     fallback_names: set[str] = set()
     removable: set[str] = set()
     for p in plans.values():
@@ -455,13 +475,15 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
             if not planner._base_for(f, g):
                 fallback_names.add(spec.getter)
         touched = (p.add_params or p.replace or p.call_kwargs or p.dict_add or p.before_stmt
-                   or p.wrap_stmt or p.fallbacks)
+                   or p.wrap_stmt or p.fallbacks or p.wrap_expr)
+        if p.wrap_expr and V.CLEAN_METADATA_NAME not in planner.imports and V.CLEAN_METADATA_NAME not in planner.defs:
+            imports_clean = True
         if touched:
             pos = positions[f.node.name]
             changes.append(FunctionChange(
                 f.qualname, pos.start.line, pos.start.column + 1, list(p.add_params),
                 list(p.fallback_groups), len(p.replace), sorted(set(p.threaded)), p.metadata,
-                p.selected))
+                p.selected, len(p.wrap_expr)))
 
     imports: list[ImportRequest] = []
     bound = set(planner.imports) | planner.defs | planner.classes
@@ -474,6 +496,8 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
             imports.append(ImportRequest("typing", "Optional"))
         if "torch" not in bound:
             imports.append(ImportRequest("torch"))
+    if imports_clean:
+        imports.append(ImportRequest(V.CLEAN_METADATA_MODULE, V.CLEAN_METADATA_NAME))
     for name in sorted(fallback_names):
         if planner.imports.get(name) != f"{V.PARALLEL_STATE}.{name}":
             imports.append(ImportRequest(V.PARALLEL_STATE, name))

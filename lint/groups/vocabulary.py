@@ -91,6 +91,12 @@ PG_HELPERS_SHIM_MODULE = "mcore_compat"
 METADATA_DP_CP_GROUP_SINCE = "0.16.0"
 METADATA_KEY = "dp_cp_group"
 
+#: Metadata holding a process group must not be serialised: upstream PR #2053 wraps the
+#: ``content_metadata=`` of ``dist_checkpointing.save`` in this helper (megatron-core 0.16.0+,
+#: megatron/core/dist_checkpointing/utils.py; pops ``dp_cp_group``).
+CLEAN_METADATA_MODULE = "megatron.core.dist_checkpointing.utils"
+CLEAN_METADATA_NAME = "_clean_metadata_for_serialization"
+
 #: The parameter annotation of every new group parameter (as upstream PR #2053 wrote it).
 ANNOTATION = "Optional[torch.distributed.ProcessGroup]"
 
