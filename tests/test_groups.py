@@ -319,3 +319,14 @@ def test_before_0_16_metadata_gets_no_group_and_nothing_is_cleaned():
             dist_checkpointing.save(state_dict, path, content_metadata=md)
         """
     assert run(code, target="0.15.3") == _src(code)
+
+
+def test_one_line_bodies_are_left_alone_with_a_note():
+    code = _src("""
+        from megatron.core import mpu
+
+        def loss_func(loss, dp_group=None): return loss / mpu.get_data_parallel_world_size()
+        """)
+    result = thread_groups(code, Options(select=DEFAULT_PRESET, target="0.16.1"))
+    assert result.code == code and not result.ignored
+    assert any("one-line body" in n for n in result.notes)

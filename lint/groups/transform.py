@@ -205,7 +205,7 @@ class _Planner:
         while changed:
             changed = False
             for q, p in plans.items():
-                if not p.selected:
+                if not p.selected or not isinstance(p.info.node.body, cst.IndentedBlock):
                     continue
                 f = p.info
                 need = self._direct_uses(f, True)
@@ -242,6 +242,11 @@ class _Planner:
 
     def _plan_function(self, p: _FuncPlan, add: list[str], gained: dict[str, set[str]]) -> None:
         f = p.info
+        if not isinstance(f.node.body, cst.IndentedBlock):
+            # `def f(): return ...` on one line: no room for a fallback, so no rewrite at all
+            if f.getters and (p.selected or any(g.group in f.params for g in f.getters)):
+                self.notes.append(f"{f.qualname}: one-line body; not rewritten")
+            return
         p.add_params = add
         # where each group comes from in this function
         for g in V.GROUP_BY_NAME:
