@@ -55,3 +55,12 @@ def test_cli_fixes_a_copy_of_the_fixtures(tmp_path):
             before.name.replace("_before.py", "_after.py")).read_text(encoding="utf-8")
     r = CliRunner().invoke(lint_command, [str(work), "--no-cache"], catch_exceptions=False)
     assert r.exit_code == 0 and r.stdout == "All checks passed!\n"
+
+
+def test_readme_documents_every_rule():
+    """The README's rules section is generated (tools/gen_rule_docs.py); every rule is there."""
+    from mcore_lint.rules import all_rules
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [r.code for r in all_rules() if f"### {r.code} {r.name}\n" not in readme]
+    assert not missing, f"README lacks {missing}: run `.venv/bin/python -m tools.gen_rule_docs`"

@@ -56,6 +56,9 @@ requests (add ``from m import n`` / remove an import if it became unused) are sc
 fixer for the whole file at once with libcst (comments and formatting survive). ``# noqa``
 is honoured by the engine; rules do not look at comments. Cost: iterate ``model.references``
 / ``model.imports`` (already filtered to tracked names); never ``ast.walk`` the whole tree.
+
+After adding or changing a rule: ``.venv/bin/pytest tests/test_rule_examples.py -k MCnnn`` and
+``.venv/bin/python -m tools.gen_rule_docs`` (regenerates the README's rules section).
 """
 
 from __future__ import annotations
