@@ -23,7 +23,10 @@ CASES_INVALID = [pytest.param(r, i, id=f"{r.code}-invalid-{i}") for r in all_rul
 
 
 def _target(spec: str | None) -> Target:
-    return Target.parse(spec) if spec else Target()
+    """An example's target: a release ("0.16.1") or a supported span (">=0.14,<0.16")."""
+    if not spec:
+        return Target()
+    return Target.parse(None, spec) if spec.lstrip()[:1] in "<>=!~" else Target.parse(spec)
 
 
 def test_every_rule_has_complete_metadata():
