@@ -35,7 +35,9 @@ CONTRACT FOR CHECK MODULES (read this before adding ``tests/dist/checks_<topic>.
   (every rank must call ``new_group`` with the same ranks, in the same order). Do not use the
   default world group for collectives that only some ranks reach. Every collective times out
   after :data:`GLOO_TIMEOUT_S` seconds (a rank that waits for a crashed peer gets an error
-  instead of hanging), and the whole release run is killed after :data:`RUN_TIMEOUT_S`.
+  instead of hanging; the harness sets torch's default group timeout to it, so groups made
+  with ``new_group`` in a check get it too), and the whole release run is killed after
+  :data:`RUN_TIMEOUT_S` (ranks still running are named with the check they were in).
 * Where results go: each rank writes one JSON line per check to its own file; the worker's
   parent collects them; the pytest process (``tests/dist/test_checks.py``) runs one test per
   (release, check), which fails with one readable line per failing rank and layout. Nothing to
@@ -68,7 +70,9 @@ DIST_DIR = Path(__file__).resolve().parent
 
 WORLD_SIZE = 8
 #: Seconds a gloo collective may wait before it raises (passed to megatron as minutes).
-GLOO_TIMEOUT_S = 30
+GLOO_TIMEOUT_S = float(os.environ.get("MCORE_COMPAT_DIST_GLOO_TIMEOUT", "30"))
+#: Folder whose ``checks_*.py`` run (this folder; the harness self-test points elsewhere).
+CHECKS_DIR = Path(os.environ.get("MCORE_COMPAT_DIST_CHECKS_DIR", DIST_DIR)).resolve()
 #: Seconds one release run (import + 8 ranks x all layouts) may take before it is killed.
 RUN_TIMEOUT_S = int(os.environ.get("MCORE_COMPAT_DIST_TIMEOUT", "240"))
 
@@ -149,16 +153,17 @@ class Context:
 # ----------------------------------------------------------------------------- discovery
 
 
-def check_modules() -> list[str]:
+def check_modules(directory: Path | None = None) -> list[str]:
     """Module names (``checks_xxx``) of every check module, sorted."""
-    return sorted(p.stem for p in DIST_DIR.glob("checks_*.py"))
+    return sorted(p.stem for p in (directory or CHECKS_DIR).glob("checks_*.py"))
 
 
-def discover_checks() -> list[tuple[str, str]]:
+def discover_checks(directory: Path | None = None) -> list[tuple[str, str]]:
     """(module, function) of every ``check_*`` function, found by parsing (no import)."""
+    directory = directory or CHECKS_DIR
     found = []
-    for module in check_modules():
-        tree = ast.parse((DIST_DIR / f"{module}.py").read_text())
+    for module in check_modules(directory):
+        tree = ast.parse((directory / f"{module}.py").read_text())
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("check_"):
                 found.append((module, node.name))
@@ -208,8 +213,13 @@ class RunResult:
         ]
 
 
-def run_release(release: str, timeout: float | None = None) -> RunResult:
-    """Run every check module against ``release`` in one worker (8 forked ranks)."""
+def run_release(release: str, timeout: float | None = None,
+                env_extra: dict[str, str] | None = None) -> RunResult:
+    """Run every check module against ``release`` in one worker (8 forked ranks).
+
+    ``env_extra`` (e.g. ``MCORE_COMPAT_DIST_CHECKS_DIR``, ``MCORE_COMPAT_DIST_GLOO_TIMEOUT``)
+    goes to the worker's environment; the harness self-test uses it.
+    """
     from tools.downloads import megatron_core
 
     site = megatron_core(release)
@@ -222,6 +232,7 @@ def run_release(release: str, timeout: float | None = None) -> RunResult:
         env.setdefault("GLOO_SOCKET_IFNAME", "lo")
         env["OMP_NUM_THREADS"] = "1"
         env["PYTHONWARNINGS"] = "ignore"
+        env.update(env_extra or {})
         cmd = [sys.executable, "-m", "tests.dist.worker", "--release", release,
                "--out", str(out), "--timeout", str(timeout)]
         t0 = time.monotonic()

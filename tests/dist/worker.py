@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -25,12 +25,6 @@ from typing import Any
 
 from tests.dist import harness
 from tests.dist.harness import LAYOUTS, WORLD_SIZE, Context
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _short_tb(exc: BaseException, frames: int = 3) -> str:
@@ -63,12 +57,20 @@ def _rank_main(rank: int, port: int, release: str, out_dir: Path,
     from megatron.core import parallel_state as ps
 
     torch.set_num_threads(1)
+    # every group made without an explicit timeout (new_group in checks, megatron's gloo
+    # groups) gets the harness timeout instead of torch's 30 minutes
+    import torch.distributed.distributed_c10d as c10d
+
+    c10d.default_pg_timeout = timedelta(seconds=harness.GLOO_TIMEOUT_S)
     w = _Writer(out_dir / f"rank{rank}.jsonl")
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
                       RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE), LOCAL_RANK=str(rank))
     try:
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                                world_size=WORLD_SIZE,
+        # the rendezvous store lives in the parent (see main), so a rank that dies early does
+        # not take the store down with it
+        store = dist.TCPStore("127.0.0.1", port, WORLD_SIZE, is_master=False,
+                              timeout=timedelta(seconds=harness.GLOO_TIMEOUT_S))
+        dist.init_process_group("gloo", store=store, rank=rank, world_size=WORLD_SIZE,
                                 timeout=timedelta(seconds=harness.GLOO_TIMEOUT_S))
         # harness-only group for the after-check handshake; longer timeout than any check's
         # collective so a peer stuck in a timed-out collective still arrives here
@@ -84,6 +86,18 @@ def _rank_main(rank: int, port: int, release: str, out_dir: Path,
         dist.all_reduce(t, group=control)
         return int(t.item())
 
+    try:
+        return _layouts(rank, release, checks, w, ps, torch, dist, any_rank)
+    except Exception as exc:  # noqa: BLE001 - a failed handshake: peers are gone or stuck
+        w.write(event="error", rank=rank,
+                message=f"rank {rank}: harness handshake failed (a peer crashed or hung): "
+                        f"{_short_tb(exc)}")
+        return 4
+
+
+def _layouts(rank: int, release: str, checks: list[tuple[str, str, Any]], w: "_Writer",
+             ps: Any, torch: Any, dist: Any, any_rank: Any) -> int:
+    """Every layout, every check, one handshake after each (see the harness contract)."""
     for layout in LAYOUTS:
         init_error = None
         try:
@@ -171,6 +185,16 @@ def _collect(out_dir: Path, exit_info: dict[int, str]) -> dict[str, Any]:
     return {"records": records, "errors": errors}
 
 
+def _import_checks(module: str) -> Any:
+    if harness.CHECKS_DIR == harness.DIST_DIR:
+        return importlib.import_module(f"tests.dist.{module}")
+    spec = importlib.util.spec_from_file_location(module, harness.CHECKS_DIR / f"{module}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--release", required=True)
@@ -190,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     checks: list[tuple[str, str, Any]] = []
     for module, name in harness.discover_checks():
         try:
-            mod = importlib.import_module(f"tests.dist.{module}")
+            mod = _import_checks(module)
             checks.append((module, name, getattr(mod, name)))
         except Exception as exc:  # noqa: BLE001 - reported against every rank/layout
             msg = f"import of tests/dist/{module}.py failed: {_short_tb(exc)}"
@@ -198,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
             checks.append((module, name, msg))
     import_s = time.monotonic() - t0
 
-    port = _free_port()
+    # rendezvous store hosted here, on a free port the OS picks (no race with other runs)
+    server = torch.distributed.TCPStore("127.0.0.1", 0, WORLD_SIZE, is_master=True,
+                                        wait_for_workers=False,
+                                        timeout=timedelta(seconds=harness.GLOO_TIMEOUT_S))
+    port = server.port
     sys.stdout.flush()
     sys.stderr.flush()
     pids: dict[int, int] = {}
