@@ -138,7 +138,12 @@ def call(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
       that replaced several old ones is passed to each of them.
     * A keyword ``fn`` lacks is dropped only when its value is the default that every release
       accepting it used (``vp_stage=None`` on 0.12), logged once; otherwise ``TypeError``
-      naming the keyword, the installed release and the releases that accept it.
+      naming the keyword, the installed release and the releases that accept it. A
+      process-group collection (``pg_collection=``) holding exactly megatron's global groups
+      counts as that default: a callable without the parameter uses those groups.
+    * A collection that converts itself (mcore_compat's ``ProcessGroupCollection`` on
+      0.12-0.14: ``.model_comm_pgs()``, ``.grad_comm_pgs()``) is passed converted to each old
+      keyword.
     * Positional arguments pass through unchanged: which parameter a positional meant depends
       on the release the caller wrote for (the linter's MC203 catches those statically).
     """
@@ -171,7 +176,7 @@ def call(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         installed = [s for s in spellings if releases.accepts_keyword(fn, s)]
         if installed:
             for spelling in installed:
-                put(spelling, keyword, value)
+                put(spelling, keyword, _as_container(value, spelling))
             _log_once(("rename", names[0], keyword), logging.INFO,
                       f"mcore_compat.call: passing {keyword}= as {'/'.join(installed)}= to "
                       f"{names[0]} (megatron-core {releases.installed_release()})")
@@ -189,8 +194,48 @@ def call(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
                       f"{releases.installed_release()} has no parameter {keyword!r}; dropped it "
                       f"(its value is the default {default.text} of the releases that take it)")
             continue
+        if keyword in _GROUP_KEYWORDS and default.known and default.value is None \
+                and _is_global_groups(value):
+            _log_once(("drop-mpu", names[0], keyword), logging.INFO,
+                      f"mcore_compat.call: {names[0]} in megatron-core "
+                      f"{releases.installed_release()} has no parameter {keyword!r} and uses "
+                      f"the global parallel_state groups, which {keyword}= holds; dropped it")
+            continue
         raise TypeError(_lacking(names, keyword, value, default, what="parameter"))
     return fn(*args, **out)
+
+
+#: Keywords holding a process-group collection. Callables that lack them (before 0.13/0.14)
+#: use megatron's global parallel_state groups - what they do with ``None`` from 0.13 on too
+#: (``model_comm_pgs = ModelCommProcessGroups.use_mpu_process_groups()`` when None,
+#: transformer_layer.py 0.14.0) - so a collection of exactly those groups is dropped as the
+#: default. research/megatron-core-api-history.md s5-s6.
+_GROUP_KEYWORDS = frozenset({"pg_collection", "model_comm_pgs", "grad_comm_pgs", "grad_finalize_pgs"})
+
+
+def _as_container(value: Any, keyword: str) -> Any:
+    """A collection that converts itself for an old keyword (``value.model_comm_pgs()`` of
+    mcore_compat's ProcessGroupCollection on 0.12-0.14) is passed converted."""
+    convert = getattr(value, keyword, None) if keyword in _GROUP_KEYWORDS else None
+    if callable(convert) and not dataclasses.is_dataclass(value):
+        return convert()
+    return value
+
+
+def _is_global_groups(value: Any) -> bool:
+    """Every group set on collection ``value`` is megatron's global group for that field."""
+    if value is None or not hasattr(value, "__dict__"):
+        return False
+    try:
+        from mcore_compat.groups import pg_collection_from_mpu
+
+        mpu = pg_collection_from_mpu()
+    except Exception:  # noqa: BLE001 - no megatron / not initialised: not provably global
+        return False
+    fields = {k: v for k, v in vars(value).items() if not k.startswith("_")}
+    if not fields:
+        return False
+    return all(hasattr(mpu, k) and getattr(mpu, k) is v for k, v in fields.items())
 
 
 def _lacking(names: list[str], keyword: str, value: Any, default: facts.Default, what: str) -> str:
