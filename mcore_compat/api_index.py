@@ -10,7 +10,8 @@ megatron: loading is pure Python, lazy (first query) and cached for the process.
 Records (one per qualname and release) are plain dicts; ``"k"`` says the kind:
 
 * ``module``: ``pkg`` (a package), ``so`` (compiled extension), ``ga`` (defines a module
-  ``__getattr__``: any attribute may exist);
+  ``__getattr__``), ``dyn`` (binds names through ``globals()`` or star-imports a compiled or
+  external module): with ``ga``/``so``/``dyn`` any attribute may exist;
 * ``function`` / ``method``: ``p`` = parameters ``[name, kind, default, annotation]`` with
   kind ``po`` positional-only, ``pk`` positional-or-keyword, ``va`` ``*args``, ``ko``
   keyword-only, ``vk`` ``**kwargs`` (defaults/annotations are source text or ``None``);
@@ -210,7 +211,8 @@ class ApiIndex:
                 if inherited is not None:
                     nxt, child = inherited
             if child is None:
-                if rec is not None and (rec.get("ga") or rec.get("so") or rec.get("syntax_error")):
+                if rec is not None and (rec.get("ga") or rec.get("so") or rec.get("dyn")
+                                        or rec.get("syntax_error")):
                     return Resolution(DYNAMIC, query, ".".join([nxt, *rest]), parent=cur, via=via)
                 if rec is not None and rec["k"] in {"attr", "function", "method"}:
                     return Resolution(DYNAMIC, query, ".".join([nxt, *rest]), parent=cur, via=via)

@@ -340,6 +340,21 @@ class ModuleParser:
 # --------------------------------------------------------------------------------------------
 
 
+def _writes_globals(tree: ast.Module) -> bool:
+    """Whether module-level code binds names dynamically (``globals()[name] = ...``,
+    ``globals().update(...)``), as megatron's ``retro/external_libs.py`` does: any attribute
+    may then exist. Function and class bodies are not module-level code."""
+    stack: list[ast.AST] = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Call) and _dotted(node.func) == "globals":
+            return True
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
 def _module_name(rel: Path) -> tuple[str, bool]:
     parts = list(rel.with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -380,6 +395,8 @@ class ReleaseScanner:
             parser = ModuleParser(name, is_pkg)
             parser.scan.records[name] = {"k": "module", "pkg": 1} if is_pkg else {"k": "module"}
             parser.visit_body(tree.body)
+            if _writes_globals(tree):
+                parser.scan.records[name]["dyn"] = 1
             self.modules[name] = parser.scan
         # namespace packages (folders without __init__.py that hold modules)
         for name in list(self.modules):
@@ -418,7 +435,8 @@ class ReleaseScanner:
             for scan in self.modules.values():
                 for src in scan.stars:
                     other = self.modules.get(self.canonical(src))
-                    if other is None:
+                    if other is None:  # `from <compiled or external module> import *`:
+                        self.records[scan.name]["dyn"] = 1  # its names are unknown here
                         continue
                     names = other.all_names
                     if names is None:

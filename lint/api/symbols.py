@@ -87,7 +87,8 @@ def shim_for(qualname: str) -> str | None:
         shim = importlib.import_module("mcore_compat.parallel_state")
     except Exception:  # the shim is optional for the linter; never fail a lint run on it
         return None
-    return f"mcore_compat.parallel_state.{name}" if name in getattr(shim, "__all__", ()) else None
+    provided = set(getattr(shim, "__all__", ())) | set(getattr(shim, "REMOVED", {}))
+    return f"mcore_compat.parallel_state.{name}" if name in provided else None
 
 
 class Analyzer:
