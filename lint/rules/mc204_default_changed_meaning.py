@@ -201,8 +201,10 @@ class DefaultChangedMeaning(Rule):
         for name, old, new in changes:
             later = ", ".join(f"{text} in {describe(rels, idx)}" for text, rels in new.items())
             parts.append(f"`{name}` is {old} in megatron-core {base} but {later}")
-        text = f"`{site.display}()` relies on the default of " + ", ".join(f"`{c[0]}`" for c in changes)
-        text += ": " + "; ".join(parts) + "; pass it explicitly"
+        plural = "s" if len(changes) > 1 else ""
+        text = f"`{site.display}()` relies on the default{plural} of " + ", ".join(f"`{c[0]}`" for c in changes)
+        text += ", which differ" if plural else ", which differs"
+        text += " between supported releases: " + "; ".join(parts) + f"; pass {'them' if plural else 'it'} explicitly"
         shim = _shim(b0.signature.definition)
         if shim:
             text += f" or call `{shim}`"
