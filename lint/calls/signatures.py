@@ -118,6 +118,9 @@ def _cached(idx: "ApiIndex", release: str, qualname: str, style: str):
             return UNKNOWN
         if idx.resolve(release, res.qualname + ".__new__").found:
             return UNKNOWN  # a custom __new__ decides what the call accepts
+        init = idx.resolve(release, res.qualname + ".__init__")
+        if init.found and init.record and any(d not in SIGNATURE_KEEPING for d in init.record.get("d", [])):
+            return UNKNOWN  # a decorated __init__ may take other arguments
         raw = rec.get("i")
         if raw is None:
             return UNKNOWN

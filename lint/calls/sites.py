@@ -173,12 +173,13 @@ def _super_calls(model: "SemanticModel", cls: ast.ClassDef, base: str, add) -> N
 def _walk_function(fn: ast.FunctionDef | ast.AsyncFunctionDef):
     """(node, innermost statement) of a method body, not descending into nested functions or
     classes (their ``super()`` means something else)."""
-    stack: list[tuple[ast.AST, ast.stmt]] = [(s, s) for s in fn.body]
+    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    stack: list[tuple[ast.AST, ast.stmt]] = [(s, s) for s in fn.body if not isinstance(s, nested)]
     while stack:
         node, owner = stack.pop()
         yield node, owner
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            if isinstance(child, nested):
                 continue
             stack.append((child, child if isinstance(child, ast.stmt) else owner))
 
