@@ -141,3 +141,14 @@ def test_rules_run_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def test_project_target_for_the_settings_layer(tmp_path):
+    from mcore_lint.api.target import project_target
+
+    (tmp_path / "requirements.txt").write_text("megatron-core>=0.12,<0.17\n")
+    target, said = project_target(tmp_path)
+    assert str(target.span) == "<0.17,>=0.12" and target.version is None
+    assert said == f"megatron-core>=0.12,<0.17 from {tmp_path / 'requirements.txt'}:1"
+    assert target_releases(target, load())[0] == "0.12.0"
+    assert target_releases(target, load())[-1] == "0.16.1"

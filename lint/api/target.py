@@ -112,6 +112,19 @@ def detect(project: Path) -> Detected:
     return Detected(load().newest, None, "newest release in the API index")
 
 
+def project_target(project: Path) -> tuple["Target", str]:
+    """The tail of the chain as a :class:`Target` plus a description for stderr, e.g.
+    ``(Target(span=>=0.12,<0.17), "megatron-core>=0.12,<0.17 from .../pyproject.toml
+    [project.dependencies]")``. For ``settings.detect_target`` when neither
+    ``--target-version`` nor ``[tool.mcore-compat]`` gave a target."""
+    from ..target import Target
+
+    d = detect(project)
+    target = Target.parse(d.version, d.span)
+    said = f"megatron-core=={d.version}" if d.version else f"megatron-core{d.span}"
+    return target, f"{said} from {d.source}"
+
+
 def target_releases(target: "Target | None", idx: "ApiIndex") -> list[str]:
     """Indexed releases code must work on: the target version (its nearest indexed release
     when it is a patch we have not indexed), the indexed releases inside the span, else the
