@@ -152,3 +152,16 @@ def test_project_target_for_the_settings_layer(tmp_path):
     assert said == f"megatron-core>=0.12,<0.17 from {tmp_path / 'requirements.txt'}:1"
     assert target_releases(target, load())[0] == "0.12.0"
     assert target_releases(target, load())[-1] == "0.16.1"
+
+
+def test_same_name_with_another_signature_is_only_an_unsafe_fix():
+    code = """
+    from megatron.core.datasets.megatron_tokenizer import MegatronTokenizer
+    from megatron.core.datasets.utils_s3 import parse_s3_path
+    """
+    got = {f.message.split("`")[1]: f for f in findings(code, Target.parse("0.16.1"))}
+    tok = got["megatron.core.datasets.megatron_tokenizer.MegatronTokenizer"]
+    assert "use `megatron.core.tokenizers.MegatronTokenizer`" in tok.message
+    assert tok.fix.applicability == Applicability.UNSAFE  # the new class has another constructor
+    s3 = got["megatron.core.datasets.utils_s3.parse_s3_path"]
+    assert s3.fix.applicability == Applicability.SAFE  # same signature: the function moved

@@ -2,7 +2,9 @@
 
 Fix safety follows the releases the project supports (the target span): a replacement that
 resolves in every target release is SAFE, one that resolves in only some (it needs a newer
-release) is UNSAFE, none is DISPLAY_ONLY (a message, no edit). Edits are the smallest text
+release) is UNSAFE, none is DISPLAY_ONLY (a message, no edit). A same-name object found in
+another module (not a reviewed rename) whose signature differs from the old one's is UNSAFE
+at best: it may be a different object. Edits are the smallest text
 replacements: a one-name ``from`` import is rewritten in place; a name among others is moved
 to a new import (scheduled by the fixer); an attribute chain ``ps.old_name`` becomes
 ``ps.new_name`` through an existing import of the new module, else the bare new name with an
@@ -38,6 +40,8 @@ def build_fix(ctx, problem: SymbolProblem) -> Fix | None:
         return None
     full_new = problem.replacement
     app = applicability_for(problem, full_new)
+    if app == Applicability.SAFE and not problem.same_definition:
+        app = Applicability.UNSAFE  # same name, other signature: maybe another object
     title = f"Use `{full_new}`"
     if app == Applicability.DISPLAY_ONLY:
         return ctx.fix(title + " (it is in none of the target releases)", applicability=app)

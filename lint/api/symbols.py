@@ -47,6 +47,7 @@ class SymbolProblem:
     present_in: list[str] = field(default_factory=list)  # indexed releases that have it
     fact: Rename | None = None  # the reviewed rename (MC104)
     moved_to: str | None = None  # the single other place the definition lives (MC102/MC103)
+    same_definition: bool = True  # moved_to has the signature the old name had
     replacement: str | None = None  # what replaces ``full`` (the whole name used)
     fix_prefix: str | None = None  # the prefix of ``full`` a fix replaces ...
     fix_target: str | None = None  # ... by this name
@@ -137,6 +138,7 @@ class Analyzer:
             elsewhere = [w for w in idx.where_defined(last, name) if w != wanted]
             if len(elsewhere) == 1:
                 problem.moved_to = elsewhere[0]
+                problem.same_definition = self._same(wanted, elsewhere[0])
                 problem.fix_prefix, problem.fix_target = wanted, elsewhere[0]
                 problem.replacement = elsewhere[0] + full[len(wanted):]
                 break
@@ -149,6 +151,18 @@ class Analyzer:
                 problem.close = [f"{q.rsplit('.', 1)[0]}.{c}" for c in idx.closest(r, q)]
                 if problem.close:
                     break
+
+    def _same(self, old: str, new: str) -> bool:
+        """Whether ``new`` (in the newest target release) has the signature ``old`` had in
+        the last release that had it: a moved object, not a different one of the same name."""
+        idx = self.idx
+        before = [r for r in idx.releases_with(old) if idx.resolve(r, old).found]
+        if not before:
+            return True  # the name never existed there: the user meant the one that exists
+        a = idx.resolve(before[-1], old).record or {}
+        b = idx.resolve(self.targets[-1], new).record or {}
+        keys = ("k", "p", "i")
+        return all(a.get(k) == b.get(k) for k in keys)
 
     def problems(self) -> list[SymbolProblem]:
         from ..rules.mc101_parallel_state_via_wrong_module import wrong_module_split
