@@ -46,8 +46,10 @@ class RemovedMegatronApi(Rule):
 
     ## Fix safety
     When the object moved, the fix points the use at its new module: safe when that module
-    has it in every release the project supports, unsafe when only newer ones do. A removal
-    without a replacement is display-only (the message names the shim).
+    has it in every release the project supports and its signature is the one the old name
+    had; unsafe when only newer releases have it, or when the same name there has another
+    signature (it may be a different object). A removal without a replacement is
+    display-only (the message names the shim).
     """
 
     code = "MC103"
@@ -110,6 +112,7 @@ class RemovedMegatronApi(Rule):
             """,
             message="use `megatron.core.datasets.object_storage_utils.S3Config`",
             target="0.16.1",
+            unsafe=True,  # a NamedTuple became a dataclass alias of ObjectStorageConfig
             fixed="""
             from megatron.core.datasets.object_storage_utils import S3Config
             """,
