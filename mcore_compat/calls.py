@@ -30,6 +30,7 @@ import dataclasses
 import functools
 import importlib
 import logging
+import types
 import warnings
 from typing import Any, Callable, Iterable, TypeVar
 
@@ -352,14 +353,15 @@ def _is_group(value: Any) -> bool:
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
     """The constructor fields of dataclass instance ``cfg`` as a dict, leaving out process
-    groups (and collections of them), callables (``init_method``, ``activation_func``, ...)
-    and ``init=False`` fields, so the result can be logged, saved with a checkpoint, and given
-    back to :func:`make_config` on another release."""
+    groups (and collections of them), callables (``init_method``, ``activation_func``, ...),
+    ``init=False`` fields and private ``_fields`` (runtime state such as
+    ``_cpu_offloading_context``), so the result can be logged, saved with a checkpoint, and
+    given back to :func:`make_config` on another release."""
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         raise TypeError(f"config_to_dict needs a dataclass instance, got {type(cfg).__name__}")
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
-        if not f.init:
+        if not f.init or f.name.startswith("_"):  # _cpu_offloading_context, _pg_collection: state
             continue
         value = getattr(cfg, f.name, None)
         if callable(value) or _is_group(value):
@@ -375,30 +377,32 @@ class _Absent(Exception):
 
 
 def _resolve(dotted: str) -> Any:
-    """The object called ``dotted``: the longest importable module prefix, then attributes.
-    Raises :class:`_Absent` when the name is not in the installed code; lets every other
-    import failure (a missing dependency inside the module, a syntax error) propagate."""
+    """The object called ``dotted``, walked top-down as ``from a.b import c`` does: an
+    attribute of the module so far, else its submodule. Raises :class:`_Absent` when the name
+    is not in the installed code; every other import failure (a missing dependency inside a
+    module that is there, a broken import) propagates, naming that module."""
     parts = dotted.split(".")
-    for i in range(len(parts), 0, -1):
-        module_name = ".".join(parts[:i])
+    obj: Any = None
+    path = ""
+    for part in parts:
+        path = f"{path}.{part}" if path else part
+        if obj is not None and hasattr(obj, part):
+            obj = getattr(obj, part)
+            continue
+        if obj is not None and not isinstance(obj, types.ModuleType):
+            raise _Absent(dotted)
         try:
-            obj = importlib.import_module(module_name)
+            obj = importlib.import_module(path)
         except ModuleNotFoundError as exc:
-            missing = exc.name or ""
-            if missing == module_name or module_name.startswith(missing + "."):
-                continue  # this prefix is not a module: try a shorter one
+            if exc.name == path:
+                raise _Absent(dotted) from None
+            where = (f" (megatron-core {releases.installed_release()})"
+                     if path.startswith("megatron.") else "")
             raise ModuleNotFoundError(
-                f"{dotted}: module {module_name} exists in megatron-core "
-                f"{releases.installed_release()} but cannot be imported here: {exc}",
+                f"{dotted}: module {path} is there{where} but cannot be imported here: {exc}",
                 name=exc.name,
             ) from exc
-        for attr in parts[i:]:
-            try:
-                obj = getattr(obj, attr)
-            except AttributeError:
-                raise _Absent(dotted) from None
-        return obj
-    raise _Absent(dotted)
+    return obj
 
 
 def import_symbol(dotted: str) -> Any:

@@ -446,6 +446,8 @@ def format_span(releases: Sequence[str]) -> str:
     if not releases:
         return "no release"
     idx = _index()
+    if idx is None:  # without the list of all releases, runs cannot be told: list them
+        return ", ".join(sorted(set(releases), key=_vkey))
     order = list(idx.releases) if idx is not None else sorted(set(releases), key=_vkey)
     wanted = set(releases)
     runs: list[list[str]] = []

@@ -153,6 +153,11 @@ def worker(release: str) -> dict[str, Any]:
         return {"params": sum(p.numel() for p in lyr.parameters()), "held_attr": attr,
                 "same_object": same, "attention_tp_is_upstream": seen is not None and seen.tp is upstream_pgc.tp}
 
+    def layer_both(value):
+        return mc.call(
+            TransformerLayer, config=cfg, submodules=spec.submodules, layer_number=1,
+            pg_collection=value, model_comm_pgs=value).__class__.__name__
+
     for kw in ("pg_collection", "model_comm_pgs"):
         report[f"gpt_{kw}"] = _outcome(lambda kw=kw: gpt(kw, upstream_pgc))
         report[f"layer_{kw}"] = _outcome(lambda kw=kw: layer(kw, upstream_pgc))
@@ -162,6 +167,32 @@ def worker(release: str) -> dict[str, Any]:
     own = type(mc.pg_collection_from_mpu())
     custom = own(tp=dist.new_group([0]), pp=dist.new_group([0]), cp=dist.new_group([0]))
     report["layer_custom_collection"] = _outcome(lambda: layer("pg_collection", custom))
+    # both spellings at once: one parameter, two values -> refused
+    report["layer_both_spellings"] = _outcome(lambda: layer_both(upstream_pgc))
+    # config_to_dict: no callables / groups / init=False; round trip on the same release
+    def roundtrip():
+        full = mc.make_config(TransformerConfig, **BASE)
+        data = mc.config_to_dict(full)
+        again = mc.make_config(TransformerConfig, **data)
+        return {"keys": sorted(data), "equal": mc.config_to_dict(again) == data,
+                "callables": sorted(k for k, v in vars(full).items() if callable(v))}
+    report["roundtrip"] = _outcome(roundtrip)
+
+    import dataclasses
+
+    @dataclasses.dataclass
+    class WithGroups:
+        size: int = 2
+        group: Any = None
+        groups: Any = None
+        hook: Any = None
+        cached: int = dataclasses.field(default=0, init=False)
+    holder = WithGroups(group=dist.new_group([0]), groups=[dist.new_group([0])], hook=print)
+    holder.cached = 5
+    report["groups_dict"] = _outcome(lambda: mc.config_to_dict(holder))
+    if upstream_pgc is not None:
+        report["pgc_dict"] = _outcome(lambda: mc.config_to_dict(WithGroups(group=upstream_pgc)))
+
     # negative keyword cases
     report["layer_unknown_kw"] = _outcome(lambda: mc.call(TransformerLayer, config=cfg, submodules=spec.submodules, no_such_kw=1))
     report["gpt_vp_stage_0"] = _outcome(lambda: mc.call(
@@ -359,6 +390,29 @@ def test_call_passes_pg_collection_and_model_comm_pgs_under_the_installed_name(r
         msg = _err(report, "layer_custom_collection")
         assert "pg_collection" in msg and release in msg
         assert facts.releases_accepting(LAYER, "pg_collection") in msg
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_call_refuses_both_spellings_of_one_parameter(release):
+    report = run(release)
+    if _has(LAYER, "pg_collection", release) or _has(LAYER, "model_comm_pgs", release):
+        msg = _err(report, "layer_both_spellings")
+        assert "'pg_collection' and 'model_comm_pgs'" in msg and release in msg
+    else:  # neither exists: both hold the global groups, so both are dropped
+        assert _ok(report, "layer_both_spellings") == "TransformerLayer"
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_config_to_dict_leaves_out_groups_callables_and_init_false(release):
+    report = run(release)
+    got = _ok(report, "roundtrip")
+    assert got["equal"] is True
+    assert got["callables"] and not set(got["callables"]) & set(got["keys"])  # e.g. init_method
+    assert {"num_layers", "hidden_size"} <= set(got["keys"])
+    assert not [k for k in got["keys"] if k.startswith("_")]  # runtime state, not config
+    assert _ok(report, "groups_dict") == {"size": 2}
+    if "pgc_dict" in report:
+        assert _ok(report, "pgc_dict") == {"size": 2, "groups": None, "hook": None}
 
 
 @pytest.mark.parametrize("release", RELEASES)
