@@ -330,3 +330,42 @@ def test_one_line_bodies_are_left_alone_with_a_note():
     result = thread_groups(code, Options(select=DEFAULT_PRESET, target="0.16.1"))
     assert result.code == code and not result.ignored
     assert any("one-line body" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("code", [
+    # megatron-core 0.16.1 datasets/data_schedule.py: the pg_collection fallback itself
+    """
+    from megatron.core import parallel_state
+
+    class Scheduler:
+        def __init__(self, pg_collection=None):
+            if pg_collection is None:
+                self.dp_group = parallel_state.get_data_parallel_group()
+            else:
+                self.dp_group = pg_collection.dp
+    """,
+    # 0.16.1 tensor_parallel/layers.py: early return on the explicit path, global after it
+    """
+    from megatron.core.parallel_state import get_tensor_model_parallel_rank
+
+    def param_is_not_tensor_parallel_duplicate(param, tp_group=None):
+        if tp_group is not None:
+            return tp_group.rank() == 0
+        return get_tensor_model_parallel_rank() == 0
+    """,
+    # 0.16.1 pipeline_parallel/schedules.py: the object's group or the global one
+    """
+    from megatron.core import parallel_state
+
+    def get_pp_rank_microbatches(n, p2p_communicator=None):
+        if p2p_communicator is not None:
+            size = p2p_communicator.pp_group.size()
+        else:
+            size = parallel_state.get_pipeline_model_parallel_world_size()
+        return size
+    """,
+])
+def test_explicit_or_global_branches_written_by_the_author_are_not_findings(code):
+    src = _src(code)
+    result = thread_groups(src, Options(target="0.16.1"))
+    assert result.code == src and not result.ignored

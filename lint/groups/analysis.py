@@ -129,6 +129,7 @@ class GetterCall:
     exempt: bool = False  # the value assigned to the group's own variable (a fallback)
     guarded: bool = False  # inside `if <group> is None:`
     stmt: cst.SimpleStatementLine | None = None  # statement when `g = getter()` stands alone
+    tested: frozenset = frozenset()  # names tested by enclosing ifs / earlier early returns
 
 
 @dataclass
@@ -185,6 +186,16 @@ def _is_none_test(test: cst.BaseExpression) -> str | None:
     return None
 
 
+def _ends_in_exit(body: cst.BaseSuite) -> bool:
+    stmts = body.body
+    if not stmts:
+        return False
+    last = stmts[-1]
+    smalls = last.body if isinstance(last, cst.SimpleStatementLine) else (
+        [last] if isinstance(body, cst.SimpleStatementSuite) else [])
+    return any(isinstance(x, (cst.Return, cst.Raise)) for x in smalls)
+
+
 def _names_in(expr: cst.BaseExpression) -> set[str]:
     """Plain names read by an expression (for ``if`` tests)."""
     names: set[str] = set()
@@ -222,6 +233,7 @@ class _FunctionScanner(cst.CSTVisitor):
         self.depth = 0  # nested def/class depth
         self.none_guards: list[str] = []
         self.tested: list[set[str]] = []  # names read by enclosing if / conditional tests
+        self.returned_tested: set[str] = set()  # names tested by earlier `if ...: return`
         self.assign_target: list[tuple[str | None, cst.BaseExpression]] = []
         self.stmt_stack: list[cst.SimpleStatementLine] = []
         self.attr_assigned: set[str] = set()
@@ -253,7 +265,10 @@ class _FunctionScanner(cst.CSTVisitor):
 
     def leave_If(self, node: cst.If) -> None:
         self.none_guards.pop()
-        self.tested.pop()
+        names = self.tested.pop()
+        if node.orelse is None and _ends_in_exit(node.body):
+            # `if tp_group is not None: return ...` - what follows is the fallback path
+            self.returned_tested |= names
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
         self.tested.append(_names_in(node.test))
@@ -406,8 +421,9 @@ class _FunctionScanner(cst.CSTVisitor):
             return
         group, kind = V.group_for_call(getter, wcp)
         base = dotted[: -len(getter)]
-        call = GetterCall(node, getter, group, kind, base, self.index)
-        if any(group in names for names in self.tested):
+        tested = set(self.returned_tested).union(*self.tested) if self.tested else set(self.returned_tested)
+        call = GetterCall(node, getter, group, kind, base, self.index, tested=frozenset(tested))
+        if group in tested:
             # `if tp_group is None [and ...]:` / `x if tp_group else getter()`: the author's
             # own fallback for that group, not an ignored group
             call.exempt = call.guarded = True

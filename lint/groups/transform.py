@@ -55,6 +55,7 @@ class Ignored:
     qualname: str
     call: str
     group: str
+    source: str  # where the function has the group: "tp_group", "self.tp_group", ...
     replacement: str
     line: int
     column: int
@@ -149,6 +150,13 @@ class _FuncPlan:
     wrap_expr: dict[int, str] = field(default_factory=dict)  # id(expr) -> function to wrap it in
     threaded: list[str] = field(default_factory=list)
     metadata: bool = False
+
+
+def _source_base(expr: str) -> str:
+    """``self.tp_group`` -> "self"; ``getattr(pg_collection, "tp", None)`` -> "pg_collection"."""
+    if expr.startswith("getattr("):
+        return expr[len("getattr("):].split(",", 1)[0].strip()
+    return expr.split(".", 1)[0]
 
 
 def _group_key(g: str) -> int:
@@ -263,6 +271,9 @@ class _Planner:
             for c in f.getters:
                 if c.exempt or c.group not in p.sources:
                     continue
+                base = _source_base(p.sources[c.group])
+                if p.sources[c.group] != c.group and base not in ("self", "cls") and base in c.tested:
+                    continue  # `if pg_collection is None: <global>` is the author's fallback
                 p.replace[id(c.node)] = V.replacement_text(c.group, c.kind, c.group)
                 used.add(c.group)
         if self.metadata_on and "dp_cp_group" in p.sources and (p.selected or "dp_cp_group" in f.params):
@@ -472,7 +483,9 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
                 removable.add(c.getter)
             if not p.selected or c.group in f.params or c.group not in p.add_params:
                 pos = positions[c.node]
-                ignored.append(Ignored(f.qualname, module.code_for_node(c.node), c.group,
+                src = p.sources.get(c.group, c.group)
+                src = c.group if c.group in f.params or c.group in p.add_params else src
+                ignored.append(Ignored(f.qualname, module.code_for_node(c.node), c.group, src,
                                        p.replace[id(c.node)], pos.start.line, pos.start.column + 1,
                                        pos.end.line, pos.end.column + 1))
         for g in p.fallback_groups:

@@ -50,7 +50,7 @@ class ExplicitGroupIgnored(Rule):
 
     code = "MC301"
     name = "explicit-group-ignored"
-    message = "`{call}` ignores the `{group}` this function receives; use `{replacement}`"
+    message = "`{call}` ignores `{source}`, the group this function has; use `{replacement}`"
     fix = Applicability.UNSAFE
     releases = ""
     VALID = [
@@ -86,7 +86,7 @@ class ExplicitGroupIgnored(Rule):
                 \"\"\"Directory of this rank.\"\"\"
                 return f"{path}/mp_rank_{mpu.get_tensor_model_parallel_rank():02d}"
             """,
-                "`mpu.get_tensor_model_parallel_rank()` ignores the `tp_group`",
+                "`mpu.get_tensor_model_parallel_rank()` ignores `tp_group`, the group this function has",
                 fixed="""
             from megatron.core import mpu
             from megatron.core.utils import get_pg_rank
@@ -111,7 +111,7 @@ class ExplicitGroupIgnored(Rule):
                     torch.distributed.all_reduce(loss, group=parallel_state.get_data_parallel_group())
                     return loss / parallel_state.get_data_parallel_world_size()
             """,
-                "ignores the `dp_group`",
+                "ignores `self.dp_group`",
                 fixed="""
             import torch
             from megatron.core import parallel_state
@@ -144,4 +144,5 @@ class ExplicitGroupIgnored(Rule):
             node = rule_support.find_call(model, item.line, item.column)
             if node is None:
                 continue
-            ctx.report(node, fix=fix, call=item.call, group=item.group, replacement=item.replacement)
+            ctx.report(node, fix=fix, call=item.call, group=item.group, source=item.source,
+                       replacement=item.replacement)
