@@ -124,5 +124,6 @@ class MissingRequiredArgument(Rule):
             parts = [f"{', '.join(f'`{n}`' for n in names)} in megatron-core {describe(rels, idx)}"
                      for rels, names in groups.items()]
             text = f"`{site.display}()` is missing required " + "; ".join(parts)
-            ctx.report(site.node, text=text, callee=site.qualname, missing=sorted(missing),
+            failing = [r for r in releases if any(r in rels for rels in missing.values())]
+            ctx.report(site.node, text=text, callee=site.qualname, missing=sorted(missing), releases=failing,
                        fix=ctx.fix("Pass " + ", ".join(f"`{n}=`" for n in missing)))
