@@ -108,6 +108,7 @@ class ApiIndex:
         self._views: dict[str, dict[str, Record]] = {}
         self._by_name: dict[str, dict[str, list[str]]] = {}
         self._resolved: dict[tuple[str, str], Resolution] = {}
+        self._children: dict[str, dict[str, list[str]]] = {}
 
     # -- releases --
     @property
@@ -312,11 +313,15 @@ class ApiIndex:
         """Names directly under ``qualname`` in ``release`` (after resolving it)."""
         res = self.resolve(release, qualname)
         base = res.qualname if res.found else qualname
-        prefix = base + "."
-        return sorted(
-            q[len(prefix):] for q in self.view(release)
-            if q.startswith(prefix) and "." not in q[len(prefix):]
-        )
+        release = self.release(release)
+        tree = self._children.get(release)
+        if tree is None:
+            tree = {}
+            for q in self.view(release):
+                parent, _, name = q.rpartition(".")
+                tree.setdefault(parent, []).append(name)
+            self._children[release] = tree
+        return sorted(tree.get(base, []))
 
     def closest(self, release: str, qualname: str, n: int = 3) -> list[str]:
         """Close spellings of ``qualname``'s last component among its parent's names."""
