@@ -54,7 +54,8 @@ def _span_line(span: "Span") -> str:
 
 def to_text(report: "Report", idx: "ApiIndex") -> str:
     t = report.tree
-    lines = [f"megatron-core releases for {t.name}: {report.checked} files, {len(report.files)} using "
+    lines = [f"megatron-core releases for {t.name}: {report.checked} file{'s' if report.checked != 1 else ''}, "
+             f"{len(report.files)} using "
              f"megatron.core ({t.uses} uses), indexed releases {idx.releases[0]}-{idx.newest}"]
     if t.found:
         lines.append(f"  range: {t.range_text()}    suggested pin: {t.pin()}")

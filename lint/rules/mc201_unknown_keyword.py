@@ -24,8 +24,8 @@ class UnknownKeyword(Rule):
     (dataclass fields are checked with the inherited ones), `initialize_model_parallel(
     encoder_pipeline_model_parallel_size=...)` after 0.13, `TransformerLayer(model_comm_pgs=...)`
     from 0.15. The message names the releases that do accept the keyword and, when the reviewed
-    facts table knows one, the keyword it was renamed to; otherwise the closest keyword the
-    release takes ("did you mean").
+    facts table knows one, the keyword it was renamed to; for a keyword no release ever took,
+    the closest keyword the release takes ("did you mean").
 
     The callee must be known statically: a function or class imported from megatron.core
     (every import style, aliases such as `mpu`), a method reached through such a class
@@ -189,7 +189,7 @@ class UnknownKeyword(Rule):
                                   applicability=Applicability.SAFE if safe else Applicability.UNSAFE)
             else:
                 rename = None
-        if rename is None:
+        if rename is None and not accepting:  # a typo: no release ever took it
             close = closest(name, last.signature)
             if close and not any(k.arg == close for k in site.keywords):
                 text += f"; did you mean `{close}`?"
