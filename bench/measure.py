@@ -4,7 +4,9 @@ Why subprocesses: every tool (ours and the peers) pays its own interpreter start
 exactly as a user running it does, and peak memory is per run. Memory is sampled from ``/proc``
 (sum of the RSS of the process and all its descendants, every ``SAMPLE_S``) in the first,
 discarded run only, so the sampler never slows the timed runs. ``ru_maxrss`` from ``wait4`` (the
-largest single process) is recorded for every run as a cross-check.
+largest single process) is recorded for every run as a cross-check, and so is the CPU time
+(user + system of the process and every descendant it waited for): on a machine shared with
+other jobs, wall time swings with the load while CPU time stays put, so both are reported.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Measurement:
 
     name: str
     times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     tree_peak_mb: float = 0.0
     process_peak_mb: float = 0.0
     note: str = ""
@@ -44,6 +47,10 @@ class Measurement:
     @property
     def best(self) -> float:
         return min(self.times)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu) if self.cpu else 0.0
 
 
 def _proc_table() -> dict[int, tuple[int, int]]:
@@ -78,8 +85,8 @@ def tree_rss_bytes(root: int) -> int:
 
 
 def run_once(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
-             sample: bool = False, ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float, float]:
-    """Run ``cmd``; return (wall seconds, tree peak MB or 0, largest-process peak MB).
+             sample: bool = False, ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float, float, float]:
+    """Run ``cmd``; return (wall s, CPU s, tree peak MB or 0, largest-process peak MB).
 
     Raises BenchError if the exit code is not in ``ok_codes`` (linters exit 1 on findings).
     """
@@ -113,7 +120,7 @@ def run_once(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
         tail = b"".join(err_chunks).decode(errors="replace").strip().splitlines()[-8:]
         raise BenchError(f"{' '.join(map(str, cmd))} (in {cwd}) exited {proc.returncode}, "
                          f"expected {ok_codes}; stderr tail:\n  " + "\n  ".join(tail))
-    return elapsed, peak / 2**20, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, peak / 2**20, usage.ru_maxrss / 1024
 
 
 def measure(name: str, cmd: Sequence[str], cwd: Path, reps: int, env: dict[str, str] | None = None,
@@ -130,12 +137,13 @@ def measure(name: str, cmd: Sequence[str], cwd: Path, reps: int, env: dict[str, 
         if before:
             before(i)
         sampled = i == runs[0]
-        elapsed, tree_mb, proc_mb = run_once(cmd, cwd, env, sample=sampled, ok_codes=ok_codes)
+        elapsed, cpu, tree_mb, proc_mb = run_once(cmd, cwd, env, sample=sampled, ok_codes=ok_codes)
         if sampled:
             m.tree_peak_mb = max(m.tree_peak_mb, tree_mb)
         m.process_peak_mb = max(m.process_peak_mb, proc_mb)
         if i != 0 or not warmup:
             m.times.append(elapsed)
+            m.cpu.append(cpu)
     return m
 
 

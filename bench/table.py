@@ -126,7 +126,7 @@ def markdown(res: Results, shim: dict | None, shim_note: str = "", when: datetim
     ]
     for fileset, title in (("corpus", "Whole corpus"), ("subset", "Subset (same files for every row)")):
         refs = REFS[fileset]
-        head = ["row", "median s", "min s", "peak MB (tree)", "peak MB (1 proc)", *(t for _, t in refs)]
+        head = ["row", "median s", "min s", "CPU s", "peak MB (tree)", "peak MB (1 proc)", *(t for _, t in refs)]
         lines += [f"## {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for key, label, fs in ROWS:
             if fs != fileset:
@@ -135,7 +135,7 @@ def markdown(res: Results, shim: dict | None, shim_note: str = "", when: datetim
             if not m or not m.times:
                 lines.append(f"| {label} | {res.notes.get(key, 'not run')} |" + " |" * (len(head) - 2))
                 continue
-            cells = [label, f"{m.median:.3f}", f"{m.best:.3f}",
+            cells = [label, f"{m.median:.3f}", f"{m.best:.3f}", f"{m.cpu_median:.2f}",
                      f"{m.tree_peak_mb:.0f}" if m.tree_peak_mb else "–", f"{m.process_peak_mb:.0f}"]
             for ref, _ in refs:
                 r = _median(res, ref)
@@ -163,7 +163,8 @@ def as_json(res: Results, shim: dict | None, when: datetime) -> str:
     return json.dumps({
         "date": when.isoformat(), "machine": machine(), "config": asdict(res.config),
         "corpus": [asdict(s) for s in res.corpus], "subset": [asdict(s) for s in res.subset],
-        "rows": {k: {"median": m.median, "best": m.best, "times": m.times, "tree_peak_mb": m.tree_peak_mb,
+        "rows": {k: {"median": m.median, "best": m.best, "times": m.times, "cpu": m.cpu,
+                     "tree_peak_mb": m.tree_peak_mb,
                      "process_peak_mb": m.process_peak_mb} for k, m in res.rows.items() if m.times},
         "notes": res.notes, "facts": res.facts, "shim": shim,
         "targets": [{"target": t, "measured": m, "verdict": v} for t, m, v in targets(res, shim)],

@@ -20,9 +20,11 @@ def test_tree_memory_sees_a_grandchild_allocation(tmp_path: Path) -> None:
     # would miss it; the tree sum must not.
     code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', "
             "'import time; b = bytearray(120 * 2**20); b[::4096] = b\"x\" * len(b[::4096]); time.sleep(0.6)'])")
-    elapsed, tree_mb, proc_mb = run_once([sys.executable, "-c", code], tmp_path, sample=True)
+    elapsed, cpu, tree_mb, proc_mb = run_once([sys.executable, "-c", code], tmp_path, sample=True)
     assert tree_mb >= 120
+    assert proc_mb >= 120  # wait4's rusage covers the reaped grandchild too
     assert elapsed >= 0.6
+    assert 0 < cpu < elapsed  # it mostly sleeps
 
 
 def test_failing_command_is_named_with_exit_code_and_stderr(tmp_path: Path) -> None:
@@ -39,6 +41,7 @@ def test_accepted_exit_code_and_repetitions(tmp_path: Path) -> None:
                 before=seen.append)
     assert seen == [0, 1, 2, 3]  # warm-up, then 3 timed runs
     assert len(m.times) == 3 and m.median > 0
+    assert len(m.cpu) == 3 and m.cpu_median > 0
 
 
 def test_floor_counts_files_and_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,4 +94,4 @@ def test_table_shows_every_row_and_why_one_is_missing() -> None:
     for _, label, _ in ROWS:
         assert label in doc
     assert "not run: ruff missing" in doc
-    assert "| read all files (1 process) | 1.000 | 0.900 |" in doc
+    assert "| read all files (1 process) | 1.000 | 0.900 | 0.00 |" in doc
