@@ -53,11 +53,12 @@ FIELD_NAMES: dict[str, str] = {
     "tp_cp": "tensor-and-context-parallel group (tp_cp)",
     "embd": "embedding group (embd)",
     "pos_embd": "position-embedding group (pos_embd)",
+    "tp_ep": "expert tensor-and-model-parallel group (tp_ep)",
 }
 #: Fields a caller can pass explicitly to :func:`resolve_groups` (as ``<field>_group=``).
 CORE_FIELDS = ("tp", "pp", "cp", "dp", "dp_cp", "ep", "expt_tp", "expt_dp")
 #: Derived fields: resolved from pg_collection or megatron when available, else None.
-EXTRA_FIELDS = ("mp", "tp_cp", "embd", "pos_embd")
+EXTRA_FIELDS = ("mp", "tp_cp", "embd", "pos_embd", "tp_ep")
 
 #: Field -> the global getter per release, newest first: (parallel_state name, keywords).
 #: Facts: megatron-core-api-history.md §2.1 (ast dumps of every wheel 0.5.0–0.16.1, tags 0.17–0.19).
@@ -78,6 +79,9 @@ GLOBAL_GETTERS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
                 ("get_data_modulo_expert_parallel_group", {"with_context_parallel": True})),
     "mp": (("get_model_parallel_group", {}),),
     "tp_cp": (("get_tensor_and_context_parallel_group", {}),),
+    # renamed in 0.10.0 from get_tensor_and_expert_parallel_group (same group: expert TP x EP)
+    "tp_ep": (("get_expert_tensor_and_model_parallel_group", {}),
+              ("get_tensor_and_expert_parallel_group", {})),
     # None on ranks outside the embedding groups (middle pipeline stages); check_initialized
     # from 0.13.0, before it the getter asserts there (caught below)
     "embd": (("get_embedding_group", {"check_initialized": False}),
@@ -154,6 +158,7 @@ class ParallelGroups:
     tp_cp: Any = None
     embd: Any = None
     pos_embd: Any = None
+    tp_ep: Any = None
 
     def size(self, field: str) -> int:
         """World size of the group in ``field`` (1 for None, as ``get_pg_size``)."""
@@ -242,8 +247,6 @@ PGC_FIELDS = ("tp", "pp", "mp", "embd", "pos_embd", "cp", "tp_cp", "hcp", "ep", 
 MPU_GETTERS: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
     **GLOBAL_GETTERS,
     "hcp": (("get_hierarchical_context_parallel_groups", {"check_initialized": False}),),
-    "tp_ep": (("get_expert_tensor_and_model_parallel_group", {"check_initialized": False}),
-              ("get_tensor_and_expert_parallel_group", {})),
     "tp_ep_pp": (("get_expert_tensor_model_pipeline_parallel_group",
                   {"check_initialized": False}),),
     "tp_dp_cp": (("get_tensor_and_data_parallel_group",

@@ -190,6 +190,11 @@ _SIMPLE = [
     ("get_embedding_group", "embd", "group",
      "Embedding group (first and last stage); None on other stages when not checking."),
     ("get_position_embedding_group", "pos_embd", "group", "Position-embedding group."),
+    ("get_expert_tensor_and_model_parallel_group", "tp_ep", "group",
+     "Expert TP x EP group (0.10.0+; 0.9.0: get_tensor_and_expert_parallel_group)."),
+    ("get_expert_tensor_and_model_parallel_rank", "tp_ep", "rank", "Rank in the TP x EP group."),
+    ("get_expert_tensor_and_model_parallel_world_size", "tp_ep", "world_size",
+     "Expert TP x EP size."),
 ]
 
 for _name, _field, _op, _doc in _SIMPLE:
@@ -449,7 +454,7 @@ def _tp_ep(op: str) -> Callable[[], Any]:
 
     def fn() -> Any:
         _warn_once(old, f"removed in megatron-core 0.10.0; use {new}")
-        return getattr(require_megatron("tensor-and-expert-parallel group"), new)()
+        return WRAPPED[new]()
 
     fn.__name__ = old
     fn.__doc__ = f"Removed in 0.10.0: ``{new}()`` (renamed, same group)."
@@ -480,10 +485,6 @@ REMOVED: dict[str, Callable[..., Any]] = {
 ADDED_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "get_expert_data_parallel_group_gloo": ("get_data_modulo_expert_parallel_group_gloo",
                                             {"with_context_parallel": True}),
-    "get_expert_tensor_and_model_parallel_group": ("get_tensor_and_expert_parallel_group", {}),
-    "get_expert_tensor_and_model_parallel_rank": ("get_tensor_and_expert_parallel_rank", {}),
-    "get_expert_tensor_and_model_parallel_world_size":
-        ("get_tensor_and_expert_parallel_world_size", {}),
 }
 
 

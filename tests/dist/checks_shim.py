@@ -49,7 +49,8 @@ def _upstream_group(ctx: Context, field: str) -> Any:
             "cp": "get_context_parallel_group", "ep": "get_expert_model_parallel_group",
             "expt_tp": "get_expert_tensor_parallel_group",
             "expt_dp": "get_expert_data_parallel_group", "mp": "get_model_parallel_group",
-            "tp_cp": "get_tensor_and_context_parallel_group"}[field]
+            "tp_cp": "get_tensor_and_context_parallel_group",
+            "tp_ep": "get_expert_tensor_and_model_parallel_group"}[field]
     fn = getattr(ps, name, None)
     return fn() if fn is not None else None
 
@@ -66,7 +67,7 @@ def _expected_size(ctx: Context, field: str) -> int:
     lay = ctx.layout
     return {"tp": lay.tp, "pp": lay.pp, "cp": lay.cp, "dp": lay.dp, "dp_cp": lay.dp * lay.cp,
             "ep": lay.ep, "expt_tp": lay.tp, "expt_dp": ctx.world_size // (lay.tp * lay.ep * lay.pp),
-            "mp": lay.tp * lay.pp, "tp_cp": lay.tp * lay.cp}[field]
+            "mp": lay.tp * lay.pp, "tp_cp": lay.tp * lay.cp, "tp_ep": lay.tp * lay.ep}[field]
 
 
 def check_layout_sizes(ctx: Context) -> None:
@@ -84,7 +85,7 @@ def check_resolve_groups_match_upstream(ctx: Context) -> None:
 
     g = resolve_groups()
     for field in ("tp", "pp", "cp", "dp", "dp_cp", "ep", "expt_tp", "expt_dp", "mp", "tp_cp",
-                  "embd", "pos_embd"):
+                  "embd", "pos_embd", "tp_ep"):
         got = _ranks(ctx, getattr(g, field))
         up = _upstream_group(ctx, field)
         if up is not None:
@@ -138,6 +139,23 @@ def check_drop_in_getters_equal_upstream(ctx: Context) -> None:
     except TypeError as exc:
         ctx.expect("with_gtp_remat" in str(exc) and ctx.release in str(exc),
                    f"TypeError does not name keyword and release {ctx.release}: {exc}")
+
+
+def check_pass_through_names_are_upstream_objects(ctx: Context) -> None:
+    """Every name the drop-in does not wrap is the installed release's own object."""
+    from mcore_compat import parallel_state as shim
+
+    ps = ctx.ps
+    for name in ("initialize_model_parallel", "destroy_model_parallel",
+                 "model_parallel_is_initialized", "set_virtual_pipeline_model_parallel_rank",
+                 "get_virtual_pipeline_model_parallel_world_size", "RankGenerator",
+                 "get_tensor_and_data_parallel_group", "get_data_parallel_group_gloo"):
+        if hasattr(ps, name):
+            ctx.expect(getattr(shim, name) is getattr(ps, name), f"{name} is not upstream's")
+    wrapped = set(shim.WRAPPED)
+    ctx.expect(not any(getattr(shim, n) is getattr(ps, n, None) for n in wrapped),
+               "a wrapped getter is upstream's object")
+    ctx.expect(set(dir(ps)) <= set(dir(shim)), "dir(shim) misses upstream names")
 
 
 def check_explicit_groups_answer_from_them(ctx: Context) -> None:

@@ -155,6 +155,34 @@ def _destroy(ps: Any) -> None:
         pass
 
 
+def _start_store() -> tuple[int, int]:
+    """Fork a process that hosts the rendezvous TCPStore on a port the OS picks; return its
+    pid and the port. Why a process of its own: a rank that dies early must not take the
+    store down with it, and the parent must not run the store's server thread while it forks
+    the ranks (a thread at fork time can leave a lock held in the child)."""
+    import torch.distributed as dist
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # store process: serve until killed
+        os.close(r)
+        try:
+            server = dist.TCPStore("127.0.0.1", 0, WORLD_SIZE, is_master=True,
+                                   wait_for_workers=False,
+                                   timeout=timedelta(seconds=harness.GLOO_TIMEOUT_S))
+            os.write(w, f"{server.port}\n".encode())
+            while True:
+                time.sleep(3600)
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as fh:
+        line = fh.readline().strip()
+    if not line:
+        raise RuntimeError("the rendezvous store process did not start")
+    return pid, int(line)
+
+
 def _collect(out_dir: Path, exit_info: dict[int, str]) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -222,11 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             checks.append((module, name, msg))
     import_s = time.monotonic() - t0
 
-    # rendezvous store hosted here, on a free port the OS picks (no race with other runs)
-    server = torch.distributed.TCPStore("127.0.0.1", 0, WORLD_SIZE, is_master=True,
-                                        wait_for_workers=False,
-                                        timeout=timedelta(seconds=harness.GLOO_TIMEOUT_S))
-    port = server.port
+    store_pid, port = _start_store()
     sys.stdout.flush()
     sys.stderr.flush()
     pids: dict[int, int] = {}
@@ -273,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         if not done:
             time.sleep(0.05)
 
+    os.kill(store_pid, signal.SIGKILL)
+    os.waitpid(store_pid, 0)
     result = _collect(out_dir, exit_info)
     result["errors"] = errors + result["errors"]
     result["import_seconds"] = round(import_s, 2)
