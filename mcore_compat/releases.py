@@ -153,12 +153,6 @@ def installed_release() -> str:
 
 # -- feature probes --------------------------------------------------------------------------
 
-def _unwrap(fn: Any) -> Any:
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return fn
-
-
 @functools.lru_cache(maxsize=4096)
 def _parameters_cached(fn: Any) -> Mapping[str, inspect.Parameter]:
     return inspect.signature(fn).parameters
