@@ -83,9 +83,11 @@ def test_keyword_only_when_star_args_and_before_double_star():
         def average_losses_across_data_parallel_group(losses, **kwargs):
             return parallel_state.get_data_parallel_rank()
         """)
-    assert "def loss_func(*tensors, scale=1.0, dp_group: Optional[torch.distributed.ProcessGroup] = None, **kwargs):" in out
-    assert ("def average_losses_across_data_parallel_group(losses, dp_group: "
-            "Optional[torch.distributed.ProcessGroup] = None, **kwargs):") in out
+    assert ("def loss_func(*tensors, scale=1.0,\n"
+            "              dp_group: Optional[torch.distributed.ProcessGroup] = None, **kwargs):") in out
+    assert ("def average_losses_across_data_parallel_group(losses,\n"
+            "                                              dp_group: Optional[torch.distributed.ProcessGroup] = None,"
+            " **kwargs):") in out
     compile(out, "x", "exec")
 
 

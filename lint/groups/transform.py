@@ -349,8 +349,10 @@ def _append_items(items: list, new: list) -> list:
 
 
 class _Rewriter(cst.CSTTransformer):
-    def __init__(self, plans: dict[str, _FuncPlan], config: cst.PartialParserConfig):
+    def __init__(self, plans: dict[str, _FuncPlan], config: cst.PartialParserConfig,
+                 param_columns: dict[int, int] | None = None):
         self.config = config
+        self.param_columns = param_columns or {}
         self.by_func = {id(p.info.node): p for p in plans.values()}
         self.replace: dict[int, str] = {}
         self.call_kwargs: dict[int, list[tuple[str, str]]] = {}
@@ -416,7 +418,8 @@ class _Rewriter(cst.CSTTransformer):
         if p is None:
             return updated
         if p.add_params:
-            updated = updated.with_changes(params=self._add_params(updated.params, p.add_params))
+            column = self.param_columns.get(id(original))
+            updated = updated.with_changes(params=self._add_params(updated.params, p.add_params, column))
         if p.fallbacks and isinstance(updated.body, cst.IndentedBlock):
             body = list(updated.body.body)
             at = 0
@@ -430,14 +433,39 @@ class _Rewriter(cst.CSTTransformer):
             updated = updated.with_changes(body=updated.body.with_changes(body=body))
         return updated
 
-    def _add_params(self, params: cst.Parameters, names: list[str]) -> cst.Parameters:
+    def _add_params(self, params: cst.Parameters, names: list[str], column: int | None) -> cst.Parameters:
+        """Append ``names`` as ``Optional[ProcessGroup] = None`` parameters, one per line aligned
+        with the first parameter (``column``), keeping a trailing-comma layout as it is."""
         new = [cst.Param(name=cst.Name(n),
                          annotation=cst.Annotation(cst.parse_expression(V.ANNOTATION, config=self.config)),
                          equal=cst.AssignEqual(), default=cst.Name("None")) for n in names]
         kwonly = not isinstance(params.star_arg, cst.MaybeSentinel) or bool(params.kwonly_params)
+        field_ = "kwonly_params" if kwonly else "params"
+        items = list(getattr(params, field_))
+        # the element just before the new parameters (its comma decides the layout)
+        if items:
+            before = items[-1]
+        elif kwonly:
+            before = params.star_arg
+        else:
+            before = params.posonly_ind if not isinstance(params.posonly_ind, cst.MaybeSentinel) else None
+            if before is None and params.posonly_params:
+                before = params.posonly_params[-1]
+        comma = getattr(before, "comma", None)
+        one_per_line = isinstance(comma, cst.Comma) and isinstance(comma.whitespace_after, cst.ParenthesizedWhitespace)
+        if column is None or before is None or (one_per_line and items):
+            return params.with_changes(**{field_: _append_items(items, new)})
+        sep = cst.Comma(whitespace_after=cst.ParenthesizedWhitespace(
+            first_line=cst.TrailingWhitespace(), empty_lines=[], indent=False,
+            last_line=cst.SimpleWhitespace(" " * column)))
+        # the last new parameter: libcst writes ", " itself when `**kwargs` follows
+        new = [n.with_changes(comma=sep) for n in new[:-1]] + [new[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+        if items:
+            items[-1] = items[-1].with_changes(comma=sep)
+            return params.with_changes(**{field_: items + new})
         if kwonly:
-            return params.with_changes(kwonly_params=_append_items(list(params.kwonly_params), new))
-        return params.with_changes(params=_append_items(list(params.params), new))
+            return params.with_changes(star_arg=params.star_arg.with_changes(comma=sep), kwonly_params=new)
+        return params.with_changes(**{field_: new})
 
 
 def _is_docstring(stmt: cst.CSTNode) -> bool:
@@ -464,7 +492,15 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     config = module.config_for_parsing
-    new_module = module.visit(_Rewriter(plans, config))
+    param_columns = {}
+    for p in plans.values():
+        fp = p.info.node.params
+        first = next(iter([*fp.posonly_params, *fp.params,
+                           *([] if isinstance(fp.star_arg, cst.MaybeSentinel) else [fp.star_arg]),
+                           *fp.kwonly_params]), None)
+        if p.add_params and first is not None:
+            param_columns[id(p.info.node)] = positions[first].start.column
+    new_module = module.visit(_Rewriter(plans, config, param_columns))
     code = new_module.code
 
     changes: list[FunctionChange] = []

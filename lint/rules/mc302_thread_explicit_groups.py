@@ -109,7 +109,8 @@ class ThreadExplicitGroups(Rule):
             from typing import Optional
 
 
-            def average_losses_across_data_parallel_group(losses, dp_group: Optional[torch.distributed.ProcessGroup] = None):
+            def average_losses_across_data_parallel_group(losses,
+                                                          dp_group: Optional[torch.distributed.ProcessGroup] = None):
                 \"\"\"Reduce a tensor of losses across all GPUs.\"\"\"
                 if dp_group is None:
                     dp_group = mpu.get_data_parallel_group()
@@ -118,7 +119,8 @@ class ThreadExplicitGroups(Rule):
                 return averaged / get_pg_size(dp_group)
 
 
-            def loss_func(loss, dp_group: Optional[torch.distributed.ProcessGroup] = None):
+            def loss_func(loss,
+                          dp_group: Optional[torch.distributed.ProcessGroup] = None):
                 return loss, average_losses_across_data_parallel_group([loss], dp_group=dp_group)
             """, unsafe=True, count=2, target="0.16.1"),
         Invalid("""
@@ -137,7 +139,8 @@ class ThreadExplicitGroups(Rule):
             from typing import Optional
 
 
-            def _build_sharded_state_dict_metadata(args, dp_cp_group: Optional[torch.distributed.ProcessGroup] = None) -> dict:
+            def _build_sharded_state_dict_metadata(args,
+                                                   dp_cp_group: Optional[torch.distributed.ProcessGroup] = None) -> dict:
                 if dp_cp_group is None:
                     dp_cp_group = mpu.get_data_parallel_group(with_context_parallel=True)
                 metadata = {}
