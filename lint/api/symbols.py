@@ -13,8 +13,9 @@ What counts as a use: imports (every style: ``import megatron.core.x``, ``import
 tracked names (``mpu.get_x()``, ``tp.layers.ColumnParallelLinear``). Not flagged: uses inside
 compatibility guards (``try/except ImportError/AttributeError``, ``if hasattr(...)``, version
 checks: :meth:`SemanticModel.is_guarded`), uses whose binding may be something else on another
-branch (``ambiguous``), names behind a module ``__getattr__`` or a compiled module, and
-parallel-state functions reached through the wrong module (MC101's job).
+branch (``ambiguous``), names behind a module ``__getattr__`` or a compiled module, and names
+the caller's ``skip`` claims (the rules pass MC101's test: parallel-state functions reached
+through the wrong module are MC101's job). Imports point down: rules -> api -> index/facts.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Callable
 
 from mcore_compat.api_index import ApiIndex, load
 
@@ -164,8 +166,11 @@ class Analyzer:
         keys = ("k", "p", "i")
         return all(a.get(k) == b.get(k) for k in keys)
 
-    def problems(self) -> list[SymbolProblem]:
-        from ..rules.mc101_parallel_state_via_wrong_module import wrong_module_split
+    def problems(self, skip: Callable[[str], object] | None = None) -> list[SymbolProblem]:
+        """Problems of the file; names for which ``skip(qualname)`` is truthy are another
+        rule's (the rules pass MC101's ``wrong_module_split``)."""
+        def wrong_module_split(q: str) -> object:
+            return skip(q) if skip is not None else None
 
         model = self.model
         out: list[SymbolProblem] = []
@@ -225,11 +230,12 @@ def _chain_node(node: ast.AST, strip: int) -> ast.AST | None:
 _LAST: list = [None, None, None]  # (model, target fingerprint, problems): one file at a time
 
 
-def problems_of(model, target) -> list[SymbolProblem]:
-    """The file's problems, computed once and shared by MC102, MC103 and MC104."""
+def problems_of(model, target, skip: Callable[[str], object] | None = None) -> list[SymbolProblem]:
+    """The file's problems, computed once and shared by MC102, MC103 and MC104 (which pass
+    the same ``skip``)."""
     key = target.fingerprint() if target is not None else ""
     if _LAST[0] is model and _LAST[1] == key:
         return _LAST[2]
-    got = Analyzer(model, target).problems()
+    got = Analyzer(model, target).problems(skip)
     _LAST[:] = [model, key, got]
     return got

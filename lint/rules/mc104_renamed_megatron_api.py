@@ -12,6 +12,7 @@ from ..api import messages
 from ..api.fixes import build_fix
 from ..api.symbols import problems_of
 from .base import Applicability, Context, Invalid, Rule, Valid
+from .mc101_parallel_state_via_wrong_module import wrong_module_split
 
 
 class RenamedMegatronApi(Rule):
@@ -142,6 +143,6 @@ class RenamedMegatronApi(Rule):
     ]
 
     def check(self, ctx: Context) -> None:
-        for p in problems_of(ctx.model, ctx.target):
+        for p in problems_of(ctx.model, ctx.target, skip=wrong_module_split):
             if p.category == "renamed":
                 ctx.report(p.node, text=messages.renamed(p), fix=build_fix(ctx, p))
