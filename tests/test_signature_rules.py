@@ -317,3 +317,13 @@ def test_mc204_literal_defaults_only_and_numbers_equal():
     """
     (f,) = _check("MC204", src, Target.parse(None, ">=0.12,<0.14"))
     assert f.location.row == 3 and "`ignore_virtual`" in f.message
+
+
+def test_mc203_in_place_rename_with_deprecated_alias_is_not_flagged():
+    # 0.12.0 renamed BertModel.forward's 6th parameter inference_params -> inference_context and
+    # kept inference_params as a keyword-only alias: the positional slot means the same.
+    src = """
+        from megatron.core.models.bert.bert_model import BertModel
+        BertModel.forward(model, input_ids, attention_mask, None, None, params)
+    """
+    assert _check("MC203", src, Target.parse(None, ">=0.11,<0.13")) == []

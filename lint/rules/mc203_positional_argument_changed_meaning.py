@@ -13,6 +13,16 @@ from ..calls import VARARG, Bound, binding_in, call_sites, describe, index, span
 from .base import Applicability, Context, Invalid, Rule, Valid
 
 
+def _moved(old: str, new: str, b0: Bound, b: Bound) -> bool:
+    """The slot's meaning changed: the old parameter is still there at another place, or the new
+    one was elsewhere before (an insertion, a removal, a reorder). A slot whose parameter was
+    only renamed (the old name gone or kept as a keyword-only alias, the new one new) keeps its
+    meaning and is not flagged."""
+    then, now = b.signature.param(old), b0.signature.param(new)
+    # a parameter that survives only as keyword-only is a deprecated alias, not a shifted slot
+    return (then is not None and then.positional) or (now is not None and now.positional)
+
+
 class PositionalArgumentChangedMeaning(Rule):
     """## What it does
     Flags a positional argument of a megatron-core call whose parameter is not the same in
@@ -22,6 +32,8 @@ class PositionalArgumentChangedMeaning(Rule):
     `partial_data_parallel=True` up to 0.18 and `with_gtp_remat=True` from 0.19. The release the
     code was written for is the low end of the span.
 
+    A parameter that was only renamed in place (the old name gone, the new one new) keeps its
+    meaning and is not flagged; an argument with no parameter at all in a later release is.
     Only calls whose callee is known statically are checked (as MC201), never calls with
     `*args`/`**kwargs`, and not inside compatibility guards. With a single target release there
     is nothing to compare and the rule is silent.
@@ -130,7 +142,7 @@ class PositionalArgumentChangedMeaning(Rule):
                 changed: dict[str, list[str]] = {}
                 for r, b in others.items():
                     p = b.positional[i]
-                    if p is None or p.name != p0.name:
+                    if p is None or p.name != p0.name and _moved(p0.name, p.name, b0, b):
                         changed.setdefault(p.name if p is not None else "", []).append(r)
                 if changed:
                     self._report(ctx, idx, site, i, base, b0, others, changed)
