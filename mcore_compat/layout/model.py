@@ -128,6 +128,8 @@ class RankLayout:
         self.nproc_per_node = nproc_per_node
         self.rank = None if rank is None else self.check_rank(rank)
         self.local_rank = local_rank
+        #: roles.py's DP-group letters, per ``last_stage`` (computed on first use)
+        self._dp_group_names: dict[bool, dict[tuple[int, ...], str]] = {}
 
     # -- construction from a torchrun environment ------------------------------------------
 

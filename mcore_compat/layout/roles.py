@@ -63,7 +63,7 @@ def saves_dataloader_state(layout: "RankLayout", rank: int) -> bool:
 
 def _group_names(layout: "RankLayout", last_stage: bool) -> dict[tuple[int, ...], str]:
     """Letters for the DP groups of loading ranks, in order of their first rank: A, B, ..."""
-    cache = layout.__dict__.setdefault("_dp_group_names", {})
+    cache = layout._dp_group_names
     if last_stage not in cache:
         loading = [
             tuple(g) for g in layout.groups("dp") if loads_data(layout, g[0], last_stage=last_stage)
