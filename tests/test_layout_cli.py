@@ -22,7 +22,7 @@ SEED = ["-n", "8", "--tp", "2", "--pp", "2", "--order", "tp-cp-ep-pp-dp"]
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
-def run(*args: str) -> "CliRunner.invoke":
+def run(*args: str) -> CliRunner.invoke:
     return CliRunner().invoke(main, ["layout", *args], catch_exceptions=False)
 
 
@@ -69,7 +69,7 @@ def test_rank_option_shows_one_rank_and_its_groups() -> None:
     assert res.exit_code == 0
     assert list(_table_rows(res.output)) == [5]
     assert "groups of rank 5:" in res.output
-    assert re.search(r"^\s+dp \(1 x 2\)\s+\[1 5\]$", res.output, re.M)
+    assert re.search(r"^\s+dp \(1 x 2\)\s+\[1 5\]$", res.output, re.MULTILINE)
 
 
 def test_json_has_every_rank_and_group() -> None:

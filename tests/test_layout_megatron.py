@@ -13,7 +13,7 @@ import ast
 import itertools
 import time
 import typing
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ DP_LAST = ("tp-cp-ep-pp-dp", "tp-ep-cp-pp-dp")
 SHORT = ("tp-dp-pp", "tp-pp-dp", "tp-cp-dp-pp", "tp-cp-pp-dp", "tp-ep-dp-pp", "tp-ep-pp-dp")
 
 
-@lru_cache(maxsize=None)
+@cache
 def megatron_rank_generator(release: str) -> type:
     """``RankGenerator`` of a real megatron-core release, compiled from its source file."""
     source_path = Path(megatron_core(release)) / "megatron" / "core" / "parallel_state.py"
@@ -39,7 +39,7 @@ def megatron_rank_generator(release: str) -> type:
     wanted = {"generate_masked_orthogonal_rank_groups", "RankGenerator"}
     body = [n for n in tree.body if getattr(n, "name", None) in wanted]
     assert {n.name for n in body} == wanted, f"{source_path} lacks one of {sorted(wanted)}"
-    namespace: dict = {"List": typing.List, "Optional": typing.Optional}
+    namespace: dict = {"List": list, "Optional": typing.Optional}
     exec(compile(ast.Module(body=body, type_ignores=[]), str(source_path), "exec"), namespace)
     return namespace["RankGenerator"]
 

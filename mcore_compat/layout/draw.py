@@ -80,7 +80,8 @@ def to_svg(layout: RankLayout, *, rank: int | None = None, last_stage: bool = Fa
         + "; colour = pipeline stage</text>",
     ]
     for row in range(n_rows):
-        label = f"node {row}" if layout.nproc_per_node else f"ranks {row * per_row}-{min(s.world_size, (row + 1) * per_row) - 1}"
+        last = min(s.world_size, (row + 1) * per_row) - 1
+        label = f"node {row}" if layout.nproc_per_node else f"ranks {row * per_row}-{last}"
         y = TOP + row * (BOX_H + GAP_Y) + BOX_H / 2 + 5
         out.append(f'<text x="16" y="{y:.0f}" font-size="13" font-weight="bold">{escape(label)}</text>')
     # group outlines under the boxes' borders: CP (dashed, wider) then TP (solid)

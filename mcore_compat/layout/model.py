@@ -12,8 +12,8 @@ and errors name the numbers.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from mcore_compat.layout import roles
 from mcore_compat.layout.errors import LayoutError
@@ -136,7 +136,7 @@ class RankLayout:
     @classmethod
     def from_env(
         cls, env: Mapping[str, str] | None = None, **sizes: object
-    ) -> "RankLayout":
+    ) -> RankLayout:
         """The layout of the running torchrun job: ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``
         (and ``LOCAL_WORLD_SIZE`` for the node size, when set) plus the given sizes."""
         env = os.environ if env is None else env
@@ -254,7 +254,7 @@ class RankLayout:
 
     def worker_config_args(
         self, rank: int | None = None, *, last_stage: bool = False
-    ) -> "roles.WorkerConfigArgs | None":
+    ) -> roles.WorkerConfigArgs | None:
         """Arguments for Energon's ``WorkerConfig`` on this rank, None where it loads nothing."""
         return roles.worker_config_args(self, self._rank(rank), last_stage=last_stage)
 

@@ -13,7 +13,7 @@ so the answers equal ``parallel_state``'s after ``initialize_model_parallel``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from mcore_compat.layout.errors import LayoutError
 from mcore_compat.layout.model import RankLayout

@@ -51,17 +51,17 @@ class WorkerConfigArgs:
         )
 
 
-def loads_data(layout: "RankLayout", rank: int, *, last_stage: bool = False) -> bool:
+def loads_data(layout: RankLayout, rank: int, *, last_stage: bool = False) -> bool:
     pp_rank = layout.coords(rank)["pp"]
     return pp_rank == 0 or (last_stage and pp_rank == layout.sizes.pp - 1)
 
 
-def saves_dataloader_state(layout: "RankLayout", rank: int) -> bool:
+def saves_dataloader_state(layout: RankLayout, rank: int) -> bool:
     c = layout.coords(rank)
     return c["pp"] == 0 and c["tp"] == 0 and c["cp"] == 0
 
 
-def _group_names(layout: "RankLayout", last_stage: bool) -> dict[tuple[int, ...], str]:
+def _group_names(layout: RankLayout, last_stage: bool) -> dict[tuple[int, ...], str]:
     """Letters for the DP groups of loading ranks, in order of their first rank: A, B, ..."""
     cache = layout._dp_group_names
     if last_stage not in cache:
@@ -83,14 +83,14 @@ def _letters(index: int) -> str:
     return name
 
 
-def dp_group_name(layout: "RankLayout", rank: int, *, last_stage: bool = False) -> str | None:
+def dp_group_name(layout: RankLayout, rank: int, *, last_stage: bool = False) -> str | None:
     if not loads_data(layout, rank, last_stage=last_stage):
         return None
     return _group_names(layout, last_stage)[tuple(layout.group_of("dp", rank))]
 
 
 def worker_config_args(
-    layout: "RankLayout", rank: int, *, last_stage: bool = False
+    layout: RankLayout, rank: int, *, last_stage: bool = False
 ) -> WorkerConfigArgs | None:
     if not loads_data(layout, rank, last_stage=last_stage):
         return None
