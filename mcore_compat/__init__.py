@@ -23,6 +23,7 @@ _EXPORTS = {
     "get_pg_rank": "pg",
     "get_pg_src_rank": "pg",
     "average_losses_across_data_parallel_group": "loss",
+    "ModelParallelNotInitializedError": "groups",
     # release detection and signature-adaptive calls (shim part 2)
     "mcore_version": "releases",
     "call": "calls",

@@ -36,7 +36,7 @@ from mcore_compat._dist import (
 )
 from mcore_compat.pg import get_pg_rank, get_pg_size, get_pg_src_rank
 
-__all__ = ["ParallelGroups", "resolve_groups", "ProcessGroupCollection",
+__all__ = ["ParallelGroups", "resolve_groups", "ProcessGroupCollection",  # noqa: F822 (PEP 562)
            "pg_collection_from_mpu", "ModelParallelNotInitializedError"]
 
 #: Field -> human name, used in messages.
