@@ -23,7 +23,7 @@ STAGE_COLOURS = ("#a6cee3", "#fdbf6f", "#b2df8a", "#fb9a99", "#cab2d6", "#ffff99
 LOAD_COLOUR = "#1f5fbf"
 SAVE_COLOUR = "#c0392b"
 
-BOX_W, BOX_H, GAP_X, GAP_Y = 104, 66, 22, 26
+BOX_W, BOX_H, GAP_X, GAP_Y = 114, 66, 22, 26
 LEFT, TOP = 108, 66
 
 
