@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 SAMPLE_S = 0.05
+#: Rows slower than this on their first run make SLOW_RUNS runs in all, the first one counted.
+SLOW_S = 10.0
+SLOW_RUNS = 3
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -125,25 +128,32 @@ def run_once(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
 
 def measure(name: str, cmd: Sequence[str], cwd: Path, reps: int, env: dict[str, str] | None = None,
             ok_codes: tuple[int, ...] = (0,), before: Callable[[int], None] | None = None,
-            warmup: bool = True) -> Measurement:
+            warmup: bool = True, slow_s: float = SLOW_S, slow_runs: int = SLOW_RUNS) -> Measurement:
     """One warm-up run (memory sampled, time discarded) then ``reps`` timed runs.
 
-    ``before(i)`` runs before every run (i = 0 for the warm-up), outside the timing: e.g. delete
-    the cache for a cold run, or touch a file.
+    A row whose first run takes longer than ``slow_s`` has nothing to warm up (start-up and
+    page cache are noise next to it), so that run counts and only ``slow_runs`` runs are made in
+    all: this keeps a full benchmark within tens of minutes when a tool is slow.
+    ``before(i)`` runs before every run i (0 = the first), outside the timing: e.g. delete the
+    cache for a cold run, or touch a file.
     """
     m = Measurement(name)
-    runs = ([0] if warmup else []) + list(range(1, reps + 1))
-    for i in runs:
+    i = 0
+    total = reps + (1 if warmup else 0)
+    counted_first = not warmup
+    while i < total:
         if before:
             before(i)
-        sampled = i == runs[0]
-        elapsed, cpu, tree_mb, proc_mb = run_once(cmd, cwd, env, sample=sampled, ok_codes=ok_codes)
-        if sampled:
-            m.tree_peak_mb = max(m.tree_peak_mb, tree_mb)
+        elapsed, cpu, tree_mb, proc_mb = run_once(cmd, cwd, env, sample=i == 0, ok_codes=ok_codes)
+        if i == 0:
+            m.tree_peak_mb = tree_mb
+            if elapsed > slow_s:
+                counted_first, total = True, min(total, max(1, slow_runs))
         m.process_peak_mb = max(m.process_peak_mb, proc_mb)
-        if i != 0 or not warmup:
+        if i > 0 or counted_first:
             m.times.append(elapsed)
             m.cpu.append(cpu)
+        i += 1
     return m
 
 

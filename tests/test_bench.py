@@ -44,6 +44,13 @@ def test_accepted_exit_code_and_repetitions(tmp_path: Path) -> None:
     assert len(m.cpu) == 3 and m.cpu_median > 0
 
 
+def test_slow_row_counts_its_first_run_and_stops_early(tmp_path: Path) -> None:
+    seen: list[int] = []
+    m = measure("slow", [sys.executable, "-c", "import time; time.sleep(0.3)"], tmp_path, reps=5,
+                before=seen.append, slow_s=0.2, slow_runs=2)
+    assert seen == [0, 1] and len(m.times) == 2 and min(m.times) >= 0.3
+
+
 def test_floor_counts_files_and_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a.py").write_text("x = 1\ny = 2\n")
     (tmp_path / "sub").mkdir()
