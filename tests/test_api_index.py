@@ -75,6 +75,10 @@ SYNTH_V1 = {
             def build(x): ...
         class Module(torch.nn.Module):
             pass
+        from typing import NamedTuple
+        class Shard(NamedTuple):
+            key: str
+            offset: int = 0
     """,
     "sub/__init__.py": """
         from .impl import public_fn, Helper
@@ -150,6 +154,7 @@ def test_scanner_dataclass_fields_inherited_across_modules(synth):
     ]
     assert v1["megatron.core.config.Plain"]["i"] == cfg["i"]  # inherited constructor
     assert v1["megatron.core.config.Explicit"]["i"] == [["a", "pk", None, None], ["b", "ko", "3", None]]
+    assert v1["megatron.core.config.Shard"]["i"] == [["key", "pk", None, "str"], ["offset", "pk", "0", "int"]]
     assert v1["megatron.core.config.Module"]["i_from"] == "torch.nn.Module"
     assert "i" not in v1["megatron.core.config.Module"]
 

@@ -146,6 +146,7 @@ class RawClass:
     dataclass_init: bool
     own_fields: list[list]  # parameters contributed by this class's annotated fields
     init: list[list] | None  # explicit __init__ parameters (self dropped)
+    ann_fields: list[list] = field(default_factory=list)  # every annotated field (NamedTuple)
 
 
 @dataclass
@@ -295,7 +296,10 @@ class ModuleParser:
                     kw_only = True
                     continue
                 self.scan.records.setdefault(f"{qualname}.{name}", {"k": "attr"})
-                if dc_kw_only is None or re.match(r"(typing\.)?ClassVar\b", ann):
+                if re.match(r"(typing\.)?ClassVar\b", ann):
+                    continue
+                raw.ann_fields.append([name, POS, _src(stmt.value), ann])
+                if dc_kw_only is None:
                     continue
                 default, in_init = self._field_default(stmt.value)
                 if in_init:
@@ -516,6 +520,8 @@ class ReleaseScanner:
             # fields without defaults may not follow defaulted positional ones: keep order
             return fields, None
         for b in self._bases[q]:
+            if b in {"typing.NamedTuple", "NamedTuple"}:
+                return c.ann_fields, None  # class syntax NamedTuple: its fields, in order
             if b in {"object", "ABC", "abc.ABC", "Generic", "typing.Generic", "Protocol"}:
                 continue
             return self._constructor(b, seen | {q})
