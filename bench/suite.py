@@ -5,7 +5,7 @@ shared 2-core machine only numbers taken minutes apart under the same load compa
 a subprocess on a private copy of the corpus (``tools.corpus.copy_tree``), so caches and touched
 files never reach the shared download cache.
 
-Two file sets: ``corpus`` (issue 11's whole corpus, or its 1-in-20 sample with ``--quick``) for
+Two file sets: ``corpus`` (issue 11's whole corpus, or its 1-in-40 sample with ``--quick``) for
 the floor, ruff and every ``mcore-lint``/``mcore-fix`` row; ``subset`` (1-in-50, or 1-in-200
 with ``--quick``) where torchfix and Fixit run (they take minutes on the whole corpus), with
 ``ast.parse`` and cold ``mcore-lint`` on the very same files so their ratios compare like with
@@ -75,7 +75,7 @@ class Config:
     @classmethod
     def make(cls, quick: bool, reps: int | None = None, peer_reps: int | None = None) -> "Config":
         if quick:
-            return cls(True, reps or 1, peer_reps or 1, 3, 20, 200)
+            return cls(True, reps or 1, peer_reps or 1, 2, 40, 200)
         return cls(False, reps or 5, peer_reps or 3, 50, None, 50)
 
 

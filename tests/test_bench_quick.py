@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.suite import ROWS
+from bench.suite import ROWS, Config
 from tools.corpus import BENCH_PARTS, stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,11 +36,12 @@ def test_quick_benchmark_measures_every_row(tmp_path: Path) -> None:
         assert 0 < row["tree_peak_mb"] < 4000, (key, row)
     assert proc.stdout.strip() == doc.strip()  # printed table is the written one
 
-    # Sizes are the corpus module's (1-in-20 sample of issue 11's parts).
+    # Sizes are the corpus module's (the quick sample of issue 11's parts).
+    stride = Config.make(quick=True).corpus_stride
     assert [p["part"] for p in data["corpus"]] == list(BENCH_PARTS)
     for part in data["corpus"]:
-        assert part["files"] == stats(part["part"], stride=20).files > 0
-        assert part["lines"] == stats(part["part"], stride=20).lines
+        assert part["files"] == stats(part["part"], stride=stride).files > 0
+        assert part["lines"] == stats(part["part"], stride=stride).lines
 
     rows = {k: v["median"] for k, v in data["rows"].items()}
     assert rows["read"] < rows["parse"]
