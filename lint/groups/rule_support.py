@@ -9,6 +9,7 @@ libcst at all, and results are memoised per (text, options).
 from __future__ import annotations
 
 import ast
+import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,42 @@ def uses_global_getters(model: "SemanticModel") -> bool:
         if ref.qualname.rsplit(".", 1)[-1] in V.GETTERS:
             return True
     return False
+
+
+_HOLDERS = frozenset(V.GROUP_BY_NAME) | frozenset(V.COLLECTION_PARAMS)
+
+
+def _reads_group_attribute(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr in V.GROUP_BY_NAME for n in ast.walk(node))
+
+
+def may_ignore_groups(model: "SemanticModel") -> bool:
+    """Cheap (ast) test for MC301: some getter call sits in a function that has a group - a
+    parameter ``tp_group``/``pg_collection``/..., a ``x.tp_group`` read, or a class whose
+    instances carry ``self.tp_group``. Only files passing it are parsed with libcst."""
+    if not _GROUP_WORD.search(model.source):
+        return False
+    seen: set[int] = set()
+    for ref in model.references_to(V.PARALLEL_STATE):
+        if ref.qualname.rsplit(".", 1)[-1] not in V.GETTERS:
+            continue
+        fn = model.enclosing_function(ref.node)
+        if fn is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        a = fn.args
+        names = {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)}
+        if names & _HOLDERS or _reads_group_attribute(fn):
+            return True
+        cls = model.enclosing_class(fn)
+        if cls is not None and id(cls) not in seen:
+            seen.add(id(cls))
+            if _reads_group_attribute(cls):
+                return True
+    return False
+
+
+_GROUP_WORD = re.compile(r"\b(?:%s)\b" % "|".join([*V.GROUP_BY_NAME, *V.COLLECTION_PARAMS]))
 
 
 def oldest_release(target: "Target") -> str | None:

@@ -152,6 +152,11 @@ class _FuncPlan:
     metadata: bool = False
 
 
+def _touched(p: "_FuncPlan") -> bool:
+    return bool(p.add_params or p.replace or p.call_kwargs or p.dict_add or p.before_stmt
+                or p.wrap_stmt or p.fallbacks or p.wrap_expr)
+
+
 def _source_base(expr: str) -> str:
     """``self.tp_group`` -> "self"; ``getattr(pg_collection, "tp", None)`` -> "pg_collection"."""
     if expr.startswith("getattr("):
@@ -489,6 +494,8 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
     module = cst.parse_module(source)
     planner = _Planner(module, options)
     plans = planner.plan()
+    if not any(_touched(p) for p in plans.values()):  # the common case: no positions, no rewrite
+        return GroupsResult(source, source, [], [], [], planner.notes)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     config = module.config_for_parsing
@@ -528,8 +535,7 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
             spec = V.GROUP_BY_NAME[g]
             if not planner._base_for(f, g):
                 fallback_names.add(spec.getter)
-        touched = (p.add_params or p.replace or p.call_kwargs or p.dict_add or p.before_stmt
-                   or p.wrap_stmt or p.fallbacks or p.wrap_expr)
+        touched = _touched(p)
         if p.wrap_expr and V.CLEAN_METADATA_NAME not in planner.imports and V.CLEAN_METADATA_NAME not in planner.defs:
             imports_clean = True
         if touched:

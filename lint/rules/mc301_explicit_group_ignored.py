@@ -133,7 +133,7 @@ class ExplicitGroupIgnored(Rule):
 
     def check(self, ctx: Context) -> None:
         model = ctx.model
-        if not rule_support.uses_global_getters(model):
+        if not rule_support.uses_global_getters(model) or not rule_support.may_ignore_groups(model):
             return
         result = rule_support.run(model, ctx.target, select=(), rewrite_in_scope=True)
         if result is None or not result.ignored:
