@@ -231,3 +231,17 @@ def test_attribute_store_and_multiline_statement():
     """)
     assert [(r.ctx, r.qualname, r.node.lineno) for r in m.references] == [
         ("store", f"{PS}._X", 3), ("load", f"{PS}.get_data_parallel_group", 6)]
+
+
+def test_dotted_root_tracks_only_uses_below_it():
+    m = model("""
+        import torch
+        import torch.nn as nn
+        from torch import distributed as dist
+        torch.distributed.all_reduce(x)
+        torch.nn.Linear(1, 2)
+        dist.barrier()
+        nn.ReLU()
+    """, roots=("megatron", "torch.distributed"))
+    assert quals(m) == [(5, "torch.distributed.all_reduce"), (7, "torch.distributed.barrier")]
+    assert [b.partial for b in m.imports if b.qualname] == [("distributed",), ()]

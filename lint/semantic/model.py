@@ -30,7 +30,7 @@ import ast
 import bisect
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Iterable, Iterator
 
 from ..findings import Location
@@ -128,6 +128,9 @@ class Binding:
     asname: str | None = None
     level: int = 0
     references: list["Reference"] = field(default_factory=list)
+    #: set for a parent of a dotted root (``import torch`` with root ``torch.distributed``):
+    #: the attribute paths a use must continue with to be tracked (``("distributed",)``)
+    partial: tuple[str, ...] = ()
 
     @property
     def position(self) -> tuple[int, int]:
@@ -183,14 +186,22 @@ class Reference:
         return self.qualname.rpartition(".")[2]
 
 
-@dataclass(eq=False)
 class _Stmt:
-    stmt: ast.stmt
-    scope: Scope
-    branch: tuple[Branch, ...]
-    first: int  # first line that matters for hot-line matching
-    last: int  # last line that matters (inclusive)
-    header: bool  # compound statement: only its header expressions are visited
+    """A statement (or an ``except``/``case`` clause) with where it runs; ``first``..``last``
+    are the lines whose mention of a candidate name makes it worth visiting."""
+
+    __slots__ = ("stmt", "scope", "branch", "first", "last", "header", "handler", "case")
+
+    def __init__(self, stmt: ast.stmt, scope: Scope, branch: tuple[Branch, ...], first: int, last: int,
+                 header: bool) -> None:
+        self.stmt = stmt
+        self.scope = scope
+        self.branch = branch
+        self.first = first
+        self.last = last
+        self.header = header
+        self.handler = None
+        self.case = None
 
 
 class SemanticModel:
@@ -225,6 +236,11 @@ class SemanticModel:
     # ------------------------------------------------------------------ queries for rules
     def is_tracked(self, qualname: str | None) -> bool:
         return bool(qualname) and any(qualname == r or qualname.startswith(r + ".") for r in self.roots)
+
+    def root_suffixes(self, qualname: str) -> list[str]:
+        """For a parent of a dotted root (``torch`` for root ``torch.distributed``), the rest of
+        each such root (``["distributed"]``): only uses continuing with it are tracked."""
+        return [r[len(qualname) + 1:] for r in self.roots if r.startswith(qualname + ".")]
 
     @property
     def tracked_imports(self) -> list[Binding]:
@@ -463,6 +479,12 @@ def _classify_test(test: ast.expr) -> tuple[bool, bool]:
 
 
 # ---------------------------------------------------------------------- building
+@lru_cache(maxsize=4096)
+def _name_regex(name: str, suffix: str) -> re.Pattern:
+    body = re.escape(name) + "".join(r"\s*\.\s*" + re.escape(p) for p in suffix.split(".") if p)
+    return re.compile(body + r"\b")
+
+
 _COMPOUND_HEADERS = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)
 
 
@@ -472,7 +494,7 @@ def build_model(tree: ast.Module, source: str, filename: str = "<unknown>", modu
     model = SemanticModel(tree, source, filename, module, is_package, roots)
     roots = model.roots
     # Cheap exit: no root mentioned and no relative import that could reach one.
-    if not any(r in source for r in roots) and not (
+    if not any(r.partition(".")[0] in source for r in roots) and not (
         module and any(module == r or module.startswith(r + ".") for r in roots) and "from ." in source
     ):
         return model
@@ -582,7 +604,6 @@ class _Builder:
                 info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
                 m._stmts.append(info)
                 m._stmt_info[id(stmt)] = info
-        m._stmts.sort(key=lambda s: (s.first, s.stmt.col_offset))
 
     def _record_import(self, stmt: ast.Import | ast.ImportFrom, info: _Stmt) -> None:
         m = self.m
@@ -593,8 +614,12 @@ class _Builder:
                 else:
                     name, qual = a.name.partition(".")[0], a.name.partition(".")[0]
                 b = Binding(name, "import", a, stmt, info.scope, info.branch, None, module=a.name, asname=a.asname)
-                if m.is_tracked(a.name):
+                if m.is_tracked(qual):
                     b.qualname = canonical(qual)
+                else:
+                    suffixes = m.root_suffixes(qual)
+                    if suffixes:
+                        b.qualname, b.partial = qual, tuple(suffixes)
                 self._bind(b)
                 m.imports.append(b)
             return
@@ -606,8 +631,14 @@ class _Builder:
             name = a.asname or a.name
             b = Binding(name, "import", a, stmt, info.scope, info.branch, None, module=base, imported=a.name,
                         asname=a.asname, level=stmt.level)
-            if base is not None and m.is_tracked(base):
-                b.qualname = canonical(f"{base}.{a.name}")
+            if base is not None:
+                qual = f"{base}.{a.name}"
+                if m.is_tracked(qual):
+                    b.qualname = canonical(qual)
+                else:
+                    suffixes = m.root_suffixes(qual)
+                    if suffixes:
+                        b.qualname, b.partial = qual, tuple(suffixes)
             self._bind(b)
             m.imports.append(b)
 
@@ -622,16 +653,46 @@ class _Builder:
         scope.bindings.setdefault(b.name, []).append(b)
 
     def _imports(self) -> set[str]:
-        return {b.name for b in self.m.imports if b.qualname is not None}
+        full: set[str] = set()
+        partial: dict[str, set[str]] = {}
+        for b in self.m.imports:
+            if b.qualname is None:
+                continue
+            if b.partial:
+                partial.setdefault(b.name, set()).update(b.partial)
+            else:
+                full.add(b.name)
+        self._partial = {k: v for k, v in partial.items() if k not in full}
+        return full | set(partial)
 
     def _hot_lines(self, names: set[str]) -> list[int]:
+        """Sorted line numbers mentioning a candidate name (one cached regex per name, so
+        compiling is paid once per distinct name, not per file)."""
         src = self.m.source
-        pattern = re.compile(r"\b(?:%s)\b" % "|".join(sorted(map(re.escape, names), key=len, reverse=True)))
-        starts = self.m.line_starts
-        lines = set()
-        for mt in pattern.finditer(src):
-            lines.add(bisect.bisect_right(starts, mt.start()))
-        return sorted(lines)
+        offsets: list[int] = []
+        for name in names:
+            suffixes = self._partial.get(name)
+            for suffix in (("",) if suffixes is None else suffixes):
+                # no leading ``\b`` in the regex: a literal prefix lets ``re`` search fast;
+                # the word boundary before the name is checked here
+                for mt in _name_regex(name, suffix).finditer(src):
+                    o = mt.start()
+                    if o == 0 or not (src[o - 1].isalnum() or src[o - 1] == "_"):
+                        offsets.append(o)
+        if not offsets:
+            return []
+        offsets.sort()
+        if "\r" in src and src.count("\r") != src.count("\r\n"):  # lone CR line ends: slow path
+            starts = self.m.line_starts
+            return sorted({bisect.bisect_right(starts, o) for o in offsets})
+        lines: list[int] = []
+        line, prev = 1, 0
+        for o in offsets:
+            line += src.count("\n", prev, o)
+            prev = o
+            if not lines or lines[-1] != line:
+                lines.append(line)
+        return lines
 
     def _all_scopes(self) -> Iterator[dict[str, list[Binding]]]:
         yield self.m.module_scope.bindings
@@ -774,7 +835,10 @@ class _Builder:
         if node is not name:
             c = node.ctx  # type: ignore[attr-defined]
             ref_ctx = "load" if isinstance(c, ast.Load) else ("del" if isinstance(c, ast.Del) else "store")
-        ref = Reference(node, name, canonical(".".join(parts)), binding, tuple(candidates), info.scope, info.stmt,
+        qualname = canonical(".".join(parts))
+        if binding.partial and not m.is_tracked(qualname):
+            return  # ``torch.nn`` when only ``torch.distributed`` is tracked
+        ref = Reference(node, name, qualname, binding, tuple(candidates), info.scope, info.stmt,
                         info.branch, parent, ref_ctx)
         m.references.append(ref)
         binding.references.append(ref)
