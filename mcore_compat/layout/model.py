@@ -113,7 +113,11 @@ class RankLayout:
                 f"size to equal the data-parallel size; got edp={edp} (tp*cp*dp/(etp*ep) = "
                 f"{tp * cp * dp}/{etp * ep}) and dp={dp}"
             )
-        if self._decoder.groups("pp") != self._expert.groups("pp"):
+        # megatron compares the two generators' get_ranks("pp") lists. Both grids share the order
+        # and the PP size, and a PP group list depends only on PP's stride (ranks before PP count
+        # 0..stride-1 whatever their split), so the lists are equal iff the strides are.
+        pp_at = axes.index("pp")
+        if pp > 1 and self._decoder.strides[pp_at] != self._expert.strides[pp_at]:
             raise LayoutError(
                 f"order {order!r} gives the expert layers (etp={etp}, ep={ep}) other pipeline "
                 f"groups than the dense layers (tp={tp}, cp={cp}); megatron requires them equal"
