@@ -208,8 +208,15 @@ def diff_releases(idx: ApiIndex, old: str, new: str, module: str | None = None,
         name = q.rsplit(".", 1)[1]
         elsewhere = [w for w in idx.where_defined(new, name) if w != q]
         if rec["k"] not in {"module", "attr"} and len(elsewhere) == 1:
+            was = idx.resolve(old, q).record or {}
+            now = idx.resolve(new, elsewhere[0]).record or {}
+            details = []
+            if any(was.get(k) != now.get(k) for k in ("k", "p", "i")):
+                details = ["same name, other signature: maybe another object"]
+                if was.get("k") in _CALLABLE and now.get("k") in _CALLABLE:
+                    details += param_changes(_params_for_call(was), _params_for_call(now))
             changes.append(Change("moved", q, _kind_label(rec), old=q, new=elsewhere[0],
-                                  contains=inside))
+                                  details=details, contains=inside))
             continue
         changes.append(Change("removed", q, _kind_label(rec),
                               old=signature(idx.resolve(old, q).record, name), contains=inside))

@@ -113,7 +113,6 @@ class RemovedMegatronApi(Rule):
             """,
             message="use `megatron.core.datasets.object_storage_utils.S3Config`",
             target="0.16.1",
-            unsafe=True,  # a NamedTuple became a dataclass alias of ObjectStorageConfig
             fixed="""
             from megatron.core.datasets.object_storage_utils import S3Config
             """,
