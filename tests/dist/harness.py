@@ -57,6 +57,7 @@ import ast
 import functools
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -236,14 +237,22 @@ def run_release(release: str, timeout: float | None = None,
         cmd = [sys.executable, "-m", "tests.dist.worker", "--release", release,
                "--out", str(out), "--timeout", str(timeout)]
         t0 = time.monotonic()
+        # own session: on the last-resort timeout the worker and every rank it forked go
+        # down together (the worker enforces `timeout` on its ranks itself)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            # the worker enforces `timeout` on its ranks itself; this is the last resort
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                                  timeout=timeout + 60)
-            rc, stderr = proc.returncode, proc.stderr
-        except subprocess.TimeoutExpired as exc:
-            rc, stderr = -9, (exc.stderr or b"").decode(errors="replace") if isinstance(
-                exc.stderr, bytes) else (exc.stderr or "")
+            _, stderr = proc.communicate(timeout=timeout + 60)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+            rc = -9
+            stderr = f"worker killed after {timeout + 60:.0f} s\n" + (stderr or "")
+        except BaseException:  # e.g. KeyboardInterrupt: leave no rank behind
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
         seconds = time.monotonic() - t0
         records: dict[tuple[str, str], list[dict[str, Any]]] = {}
         errors: list[str] = []

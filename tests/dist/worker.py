@@ -155,6 +155,16 @@ def _destroy(ps: Any) -> None:
         pass
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this process when the worker dies (a killed worker leaves no rank)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the worker's own deadline still applies
+        pass
+
+
 def _start_store() -> tuple[int, int]:
     """Fork a process that hosts the rendezvous TCPStore on a port the OS picks; return its
     pid and the port. Why a process of its own: a rank that dies early must not take the
@@ -165,6 +175,7 @@ def _start_store() -> tuple[int, int]:
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # store process: serve until killed
+        _die_with_parent()
         os.close(r)
         try:
             server = dist.TCPStore("127.0.0.1", 0, WORLD_SIZE, is_master=True,
@@ -257,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     for rank in range(WORLD_SIZE):
         pid = os.fork()
         if pid == 0:  # child
+            _die_with_parent()
             code = 1
             try:
                 code = _rank_main(rank, port, args.release, out_dir, checks)
