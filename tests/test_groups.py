@@ -371,3 +371,55 @@ def test_explicit_or_global_branches_written_by_the_author_are_not_findings(code
     src = _src(code)
     result = thread_groups(src, Options(target="0.16.1"))
     assert result.code == src and not result.ignored
+
+
+# ----------------------------------------------------------------------------- properties
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_STATEMENTS = [
+    "r = mpu.get_tensor_model_parallel_rank()",
+    "s = mpu.get_data_parallel_world_size()",
+    "g = mpu.get_pipeline_model_parallel_group()",
+    "c = mpu.get_data_parallel_rank(with_context_parallel=True)",
+    "if x:\n        z = mpu.get_context_parallel_rank()",
+    "tp_group = mpu.get_tensor_model_parallel_group()",
+    "w = [mpu.get_expert_model_parallel_world_size() for _ in range(2)]",
+]
+_NAMES = ["loss_func", "get_rng_state", "save_checkpoint", "helper", "average_losses_across_data_parallel_group"]
+_SIGNATURES = ["x", "x, tp_group=None", "x, *args", "x, **kwargs", "x, *, dp_group=None", "x,\n    y=1,\n"]
+
+
+@st.composite
+def _modules(draw):
+    names = draw(st.lists(st.sampled_from(_NAMES), min_size=1, max_size=4, unique=True))
+    out = ["from megatron.core import mpu", ""]
+    for name in names:
+        sig = draw(st.sampled_from(_SIGNATURES))
+        body = draw(st.lists(st.sampled_from(_STATEMENTS), max_size=4))
+        calls = draw(st.lists(st.sampled_from(names), max_size=2))
+        out.append(f"def {name}({sig}):")
+        if draw(st.booleans()):
+            out.append('    """Doc."""')
+        out.extend(f"    {stmt}" for stmt in body)
+        out.extend(f"    {callee}(0)" for callee in calls)
+        out.append("    return 0")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_modules(), st.sampled_from(["0.12.3", "0.16.1"]))
+def test_random_modules_compile_converge_and_use_per_group_fallbacks(code, target):
+    options = Options(select=DEFAULT_PRESET, target=target)
+    out = standalone(code, options)
+    compile(out, "generated.py", "exec")
+    assert standalone(out, options) == out, "a second run changed the output"
+    for line in out.splitlines():
+        if line.strip().startswith("if ") and line.strip().endswith("is None:"):
+            assert " and " not in line and " or " not in line, line
+    tree = ast.parse(out)
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
+        for arg, default in zip(fn.args.kwonlyargs, fn.args.kw_defaults):
+            if arg.annotation is not None:
+                assert isinstance(default, ast.Constant) and default.value is None
