@@ -96,3 +96,36 @@ def test_downstream_findings_all_have_a_verdict(part, target):
         # the bridge is written for 0.19: no call it makes fails there
         assert not [f for f in found if "0.19.2" in f.extra["releases"]]
         assert any(f.code == "MC202" for f in found) and any(f.code == "MC201" for f in found)
+
+
+def test_supported_range_agrees_with_the_rules_on_nemo_lightning():
+    """``supported-range`` over nemo-toolkit 2.2.1's ``nemo/lightning``: every use it says breaks
+    just outside the range is a finding of the name rules (MC102-MC104) or the signature rules
+    (MC201/MC202) at that release, and inside the range the signature rules find nothing."""
+    from mcore_lint.calls import index
+    from mcore_lint.calls.supported_range import analyze
+
+    site = corpus.site_root("nemo-2.2.1")
+    lightning = site / "nemo" / "lightning"
+    report = analyze([lightning], index())
+    tree = report.tree
+    assert tree.found and report.problems == [] and len(report.files) > 10
+    assert tree.below is not None and tree.below.breaks  # older releases lack names nemo uses
+    name_rules = [rule_by_code(c) for c in ("MC102", "MC103", "MC104")]
+    for edge in (tree.below, tree.above):
+        if edge is None:
+            continue
+        for brk in edge.breaks:
+            path = Path(brk.file)
+            module, is_pkg = _module(path, site)
+            rules = RULES if brk.kind == "call" else name_rules
+            found = check_source(decode(path.read_bytes()).text, brk.file, rules, Target.parse(edge.release),
+                                 module=module, is_package=is_pkg)
+            assert any(f.location.row == brk.row for f in found), (edge.release, brk)
+    for release in (tree.first, tree.last):
+        for span in report.files:
+            path = Path(span.name)
+            module, is_pkg = _module(path, site)
+            found = check_source(decode(path.read_bytes()).text, span.name, RULES, Target.parse(release),
+                                 module=module, is_package=is_pkg)
+            assert found == [], (release, [f.message for f in found])

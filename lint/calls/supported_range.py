@@ -121,11 +121,13 @@ def file_breaks(model: "SemanticModel", idx: "ApiIndex", name: str) -> Span:
     uses = 0
     seen: set[tuple[int, int, str]] = set()
 
-    def name_use(node: ast.AST, q: str) -> None:
+    def name_use(node: ast.AST, q: str, imported: str | None = None) -> None:
         nonlocal uses
         uses += 1
         for r in releases:
             res = idx.resolve(r, q)
+            if res.missing and imported is not None and len(res.qualname) <= len(imported):
+                continue  # the import itself fails there: counted once, at the import
             if res.missing:
                 key = (node.lineno, node.col_offset, r)  # type: ignore[attr-defined]
                 if key in seen:
@@ -141,9 +143,9 @@ def file_breaks(model: "SemanticModel", idx: "ApiIndex", name: str) -> Span:
         q = ref.qualname
         if ref.ctx != "load" or ref.ambiguous or not q.startswith(ROOT + "."):
             continue
-        if is_signature_guarded(model, ref.node):
-            continue
-        name_use(ref.node, q)
+        if is_signature_guarded(model, ref.node) or model.is_guarded(ref.binding.stmt):
+            continue  # guarded, or bound by a guarded import: the code expects it may be missing
+        name_use(ref.node, q, ref.binding.qualname)
     for site in call_sites(model):
         if site.guarded or site.has_star_args:
             continue
