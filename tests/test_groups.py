@@ -423,3 +423,21 @@ def test_random_modules_compile_converge_and_use_per_group_fallbacks(code, targe
         for arg, default in zip(fn.args.kwonlyargs, fn.args.kw_defaults):
             if arg.annotation is not None:
                 assert isinstance(default, ast.Constant) and default.value is None
+
+
+def test_threaded_keyword_goes_before_the_closing_line_break():
+    """megatron-bridge 0.6.2 training/checkpointing.py: a call whose `)` is on its own line."""
+    out = run("""
+        from megatron.core import mpu
+
+        def _build_sharded_state_dict_metadata(a, b):
+            metadata = {}
+            return metadata
+
+        def load(pg_collection):
+            return _build_sharded_state_dict_metadata(
+                1, 2
+            )
+        """)
+    assert ('    return _build_sharded_state_dict_metadata(\n'
+            '        1, 2, dp_cp_group=getattr(pg_collection, "dp_cp", None)\n    )') in out

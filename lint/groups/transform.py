@@ -344,6 +344,17 @@ def _append_items(items: list, new: list) -> list:
     if not items:
         return list(new)
     last = items[-1]
+    space = "whitespace_after_arg" if isinstance(last, cst.Arg) else "whitespace_after_param"
+    after = getattr(last, space, None)
+    moves = not isinstance(last.comma, cst.Comma) and (
+        isinstance(after, cst.ParenthesizedWhitespace)
+        or (isinstance(after, cst.SimpleWhitespace) and bool(after.value)))
+    if moves:
+        # `f(\n    a, b\n)`: the line break before `)` moves behind the new last item
+        items = [*items[:-1], last.with_changes(**{space: cst.SimpleWhitespace("")})]
+        new = [*new[:-1], new[-1].with_changes(**{space: after})]
+        return [*items, *new]
+    last = items[-1]
     if isinstance(last.comma, cst.Comma):
         sep = items[-2].comma if len(items) >= 2 and isinstance(items[-2].comma, cst.Comma) else last.comma
         out = [*items[:-1], last.with_changes(comma=sep)]
