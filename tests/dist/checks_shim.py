@@ -422,3 +422,19 @@ def check_not_initialized_error(ctx: Context) -> None:
     finally:
         ps.initialize_model_parallel(**ctx.layout.init_kwargs(),
                                      distributed_timeout_minutes=harness.GLOO_TIMEOUT_S / 60)
+
+
+def check_expert_groups_match_rank_layout(ctx: Context) -> None:
+    """The expert groups the shim resolves (on 0.9.0 from the data_modulo_expert /
+    tensor_and_expert names) have the members of 0.10+'s expert RankGenerator, as modelled by
+    mcore_compat.layout.RankLayout: one meaning on every release."""
+    import mcore_compat as mc
+    from mcore_compat.layout import RankLayout
+
+    lay = ctx.layout
+    model = RankLayout(ctx.world_size, tp=lay.tp, pp=lay.pp, cp=lay.cp, ep=lay.ep, vpp=lay.vpp)
+    g = mc.resolve_groups()
+    for field, token in (("expt_dp", "dp"), ("ep", "ep"), ("expt_tp", "tp"), ("tp_ep", "tp-ep")):
+        ctx.expect_equal(_ranks(ctx, getattr(g, field)),
+                         list(model.group_of(token, ctx.rank, expert=True)),
+                         f"{field} members vs RankLayout expert {token!r}")
