@@ -211,6 +211,9 @@ class ApiIndex:
                                       parent=cur, via=via)
                 if inherited is not None:
                     nxt, child = inherited
+            if child is None and parts[i].startswith("__") and parts[i].endswith("__"):
+                # every module/class/function has dunders (``__name__``, ``__init__``, ...)
+                return Resolution(DYNAMIC, query, ".".join([nxt, *rest]), parent=cur, via=via)
             if child is None:
                 if rec is not None and (rec.get("ga") or rec.get("so") or rec.get("dyn")
                                         or rec.get("syntax_error")):

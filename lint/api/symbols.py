@@ -13,8 +13,8 @@ What counts as a use: imports (every style: ``import megatron.core.x``, ``import
 tracked names (``mpu.get_x()``, ``tp.layers.ColumnParallelLinear``). Not flagged: uses inside
 compatibility guards (``try/except ImportError/AttributeError``, ``if hasattr(...)``, version
 checks: :meth:`SemanticModel.is_guarded`), uses whose binding may be something else on another
-branch (``ambiguous``), names behind a module ``__getattr__`` or a compiled module, and names
-the caller's ``skip`` claims (the rules pass MC101's test: parallel-state functions reached
+branch (``ambiguous``), names behind a module ``__getattr__`` or a compiled module, and imports under
+``if TYPE_CHECKING:`` (they never run), and names the caller's ``skip`` claims (the rules pass MC101's test: parallel-state functions reached
 through the wrong module are MC101's job). Imports point down: rules -> api -> index/facts.
 """
 
@@ -188,6 +188,8 @@ class Analyzer:
                 continue
             if model.is_guarded(b.stmt) or wrong_module_split(full) is not None:
                 continue
+            if _type_checking_only(model, b.stmt):
+                continue
             missing, at = self._missing(full)
             if not missing or at is None:
                 continue
@@ -216,6 +218,17 @@ class Analyzer:
             self._classify(p)
             out.append(p)
         return out
+
+
+def _type_checking_only(model, node: ast.AST) -> bool:
+    """Under ``if TYPE_CHECKING:`` (body): never runs, so it cannot fail at run time."""
+    for b in model.branch_of(node):
+        test = getattr(b.node, "test", None)
+        if isinstance(b.node, ast.If) and b.part == "body" and test is not None:
+            text = ast.unparse(test)
+            if text in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}:
+                return True
+    return False
 
 
 def _chain_node(node: ast.AST, strip: int) -> ast.AST | None:

@@ -25,8 +25,9 @@ class UnknownMegatronSymbol(Rule):
     y`, `from megatron.core import x` then `x.y`, relative imports inside megatron, `mpu`).
 
     Not flagged: code inside a compatibility guard (`try: ... except ImportError/AttributeError`,
-    `if hasattr(...)`, a megatron version check), names behind a module `__getattr__` or a
-    compiled module, and parallel-state functions reached through the wrong module (MC101).
+    `if hasattr(...)`, a megatron version check), imports under `if TYPE_CHECKING:` (they never
+    run), dunders (`Config.__init__`), names behind a module `__getattr__` or a compiled module,
+    and parallel-state functions reached through the wrong module (MC101).
     Names that existed in an older release are MC103 (removed) or MC104 (renamed).
 
     ## Why is this bad?
@@ -89,6 +90,14 @@ class UnknownMegatronSymbol(Rule):
             from megatron.core import parallel_state
             parallel_state.create_all_gather_groups()
         """, target="0.18.0"),
+        Valid("""
+            from typing import TYPE_CHECKING
+            from megatron.core.datasets.gpt_dataset import GPTDatasetConfig
+            if TYPE_CHECKING:
+                from megatron.core.optimizer.optimizer_param_scheduler import OptimizerParamScheduler
+            init = GPTDatasetConfig.__init__
+            where = GPTDatasetConfig.__module__
+        """, target="0.16.1"),
         Valid("""
             from megatron.core.datasets import helpers_cpp
             from megatron.core.datasets.helpers_cpp import build_sample_idx
