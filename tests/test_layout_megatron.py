@@ -125,12 +125,16 @@ def _run(release: str, max_world: int, orders_of, label: str) -> dict:
     return counts
 
 
-def test_exhaustive_grid_equals_megatron_0_16_1() -> None:
-    """Every world size up to 64, every valid size combination, both order families."""
+def test_exhaustive_grid_equals_megatron_0_16_1(record_property) -> None:
+    """Every world size up to 64, every valid size combination, both order families.
+
+    The count is printed (``-s``) and recorded as a JUnit property (``layouts_compared``)."""
     # 27642 = number of (world <= 64, tp, cp, pp, etp, ep) with tp*cp*pp | world and
     # etp*ep | world/pp (counted by brute force once; guards the enumeration itself)
     assert sum(1 for _ in valid_combinations(64)) == 27642
     counts = _run("0.16.1", 64, lambda cp, ep: ["tp-cp-ep-dp-pp", "tp-cp-ep-pp-dp"], "families")
+    record_property("layouts_compared", counts["layouts"])
+    record_property("group_lists_compared", counts["group_lists"])
     assert counts["layouts"] == 48060
 
 
