@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 from .cache import Cache, content_key
 from .engine import ParseError, check_source
-from .files import FileError, Matcher, decode, discover, read_source, write_atomic
+from .files import FileError, Matcher, decode, discover, write_atomic
 from .findings import FileProblem, Finding
 from .fix.loop import applicable, fix_source
 from .rules.registry import rule_by_code
@@ -207,10 +207,12 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
 
 
 def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return str(path.resolve())
+    """Cache key of a file: its path below the project root (absolute when outside it)."""
+    abspath = os.path.abspath(path)
+    top = str(root)
+    if abspath.startswith(top + os.sep):
+        return abspath[len(top) + 1:]
+    return abspath
 
 
 def _execute(tasks: list[_Task], options: Options) -> list[FileOutcome]:

@@ -7,6 +7,8 @@ found the way Python finds it for a package: walk up while the folder holds ``__
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 #: Names that are another spelling of one module. ``megatron.core.mpu`` is
@@ -35,18 +37,26 @@ def module_name_for(path: str | Path) -> tuple[str | None, bool]:
         return None, False
     is_package = p.stem == "__init__"
     parts: list[str] = [] if is_package else [p.stem]
-    folder = p.parent
-    try:
-        while (folder / "__init__.py").exists() or (folder / "__init__.pyi").exists():
-            parts.append(folder.name)
-            if folder.parent == folder:
-                break
-            folder = folder.parent
-    except OSError:
-        pass
+    parts.extend(_package_parts(os.path.abspath(p.parent)))
     if not parts or not all(part.isidentifier() for part in parts):
         return None, False
     return ".".join(reversed(parts)), is_package
+
+
+@lru_cache(maxsize=4096)
+def _package_parts(folder: str) -> tuple[str, ...]:
+    """Names of the packages containing ``folder``, innermost first (cached per folder)."""
+    try:
+        is_pkg = os.path.exists(os.path.join(folder, "__init__.py")) or os.path.exists(
+            os.path.join(folder, "__init__.pyi"))
+    except OSError:
+        return ()
+    parent = os.path.dirname(folder)
+    if not is_pkg:
+        return ()
+    if parent == folder:
+        return (os.path.basename(folder),)
+    return (os.path.basename(folder),) + _package_parts(parent)
 
 
 def resolve_relative(module: str | None, level: int, current: str | None, is_package: bool) -> str | None:
