@@ -28,20 +28,26 @@ else:  # pragma: no cover
 pytestmark = pytest.mark.real
 
 ROOT = Path(__file__).resolve().parents[1]
-KNOWN = tomllib.loads((ROOT / "fixtures" / "real" / "mc102_known.toml").read_text())["known"]
+_FIXTURE = tomllib.loads((ROOT / "fixtures" / "real" / "mc102_known.toml").read_text())
+KNOWN = _FIXTURE["known"]
+DOWNSTREAM = _FIXTURE["downstream"]
 CODES = ("MC102", "MC103", "MC104")
 
 
-def _check_release(source_release: str, target: str) -> list:
+def _check_tree(root: Path, paths, target: str) -> list:
     rules = [r for r in all_rules() if r.code in CODES]
-    root = megatron_core(source_release)
     found = []
-    for path in sorted((root / "megatron" / "core").rglob("*.py")):
+    for path in paths:
         module, is_pkg = module_name_for(path)
         text = path.read_text(encoding="utf-8")
         found += check_source(text, str(path.relative_to(root)), rules, Target.parse(target),
                               module=module, is_package=is_pkg)
     return found
+
+
+def _check_release(source_release: str, target: str) -> list:
+    root = megatron_core(source_release)
+    return _check_tree(root, sorted((root / "megatron" / "core").rglob("*.py")), target)
 
 
 @pytest.mark.parametrize("release", ["0.9.0", "0.16.1", "0.17.1"])
@@ -84,3 +90,19 @@ def test_upgrade_0_12_to_0_16_reports_removed_names(upgrade_findings):
     for name in by_name:
         assert idx.resolve("0.16.1", name).missing, name
         assert not idx.resolve("0.12.0", name).missing, name
+
+
+@pytest.mark.parametrize("part, target", [("megatron-bridge-0.6.2", "0.19.2"), ("nemo-2.2.1", "0.12.0")])
+def test_downstream_code_finds_only_known_problems(part, target):
+    """Released downstream code against a megatron-core release it supports: nothing but the
+    calls listed in the fixture (functions no megatron-core release defines)."""
+    from tools.corpus import files, site_root
+
+    found = {(f.code, f.filename, f.location.row) for f in _check_tree(site_root(part), files(part), target)}
+    known = {(k["code"], k["file"], k["line"]) for k in DOWNSTREAM if k["part"] == part and k["target"] == target}
+    assert found == known
+    from mcore_compat.api_index import load
+
+    idx = load()
+    for k in DOWNSTREAM:  # "real": no indexed release has these names
+        assert idx.releases_with(k["name"]) == [], k["name"]
