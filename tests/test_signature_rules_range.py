@@ -118,3 +118,16 @@ def test_wired_into_mcore_lint(tmp_path):
                          text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["tree"]["range"] == ["0.9.0", "0.13.1"]
+
+
+def test_type_checking_imports_do_not_break(tmp_path):
+    root = _tree(tmp_path, {"t.py": """
+        from typing import TYPE_CHECKING
+        from megatron.core import parallel_state
+        if TYPE_CHECKING:
+            from megatron.core.optimizer.optimizer_param_scheduler import OptimizerParamScheduler
+        def f(s: "OptimizerParamScheduler") -> None:
+            parallel_state.get_data_parallel_group()
+    """})
+    (span,) = analyze([root]).files
+    assert (span.first, span.last) == ("0.5.0", index().newest) and span.below is None and span.above is None

@@ -8,8 +8,8 @@ missing required argument, not too many positional arguments, no argument given 
 range is the longest run of consecutive releases where all of that holds (the newer run wins a
 tie); the first release outside it on each side is reported with the uses that break there,
 and ``megatron-core>=A,<B`` is suggested. Uses inside compatibility guards (``try/except
-ImportError``, ``hasattr``, version checks, ``except TypeError``) do not count: the code
-already handles them. Calls the index cannot tell (``**kwargs`` callees, ``*args`` calls,
+ImportError``, ``hasattr``, version checks, ``except TypeError``) and imports under ``if
+TYPE_CHECKING:`` do not count: the code already handles them, or never runs them. Calls the index cannot tell (``**kwargs`` callees, ``*args`` calls,
 external classes) never break a release.
 """
 
@@ -100,9 +100,25 @@ class Span:
         }
 
 
+def _type_checking_only(model: "SemanticModel", stmt: ast.AST) -> bool:
+    """Under ``if TYPE_CHECKING:``: never runs, so it cannot break a release."""
+    for br in model.branch_of(stmt):
+        test = getattr(br.node, "test", None)
+        if isinstance(br.node, ast.If) and br.part == "body" and (
+                isinstance(test, ast.Name) and test.id == "TYPE_CHECKING"
+                or isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+            return True
+    return False
+
+
+def _not_run(model: "SemanticModel", stmt: ast.AST) -> bool:
+    """A guarded statement (the code expects the name may be missing) or a typing-only one."""
+    return model.is_guarded(stmt) or _type_checking_only(model, stmt)
+
+
 def _import_uses(model: "SemanticModel") -> Iterable[tuple[ast.AST, str]]:
     for b in model.imports:
-        if b.qualname is None or model.is_guarded(b.stmt):
+        if b.qualname is None or _not_run(model, b.stmt):
             continue
         if isinstance(b.stmt, ast.Import) and not b.asname:
             full = b.module or ""  # ``import megatron.core.x`` binds ``megatron``
@@ -143,8 +159,8 @@ def file_breaks(model: "SemanticModel", idx: "ApiIndex", name: str) -> Span:
         q = ref.qualname
         if ref.ctx != "load" or ref.ambiguous or not q.startswith(ROOT + "."):
             continue
-        if is_signature_guarded(model, ref.node) or model.is_guarded(ref.binding.stmt):
-            continue  # guarded, or bound by a guarded import: the code expects it may be missing
+        if is_signature_guarded(model, ref.node) or _not_run(model, ref.binding.stmt):
+            continue  # guarded, or bound by a guarded / TYPE_CHECKING import
         name_use(ref.node, q, ref.binding.qualname)
     for site in call_sites(model):
         if site.guarded or site.has_star_args:
