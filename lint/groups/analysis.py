@@ -480,7 +480,8 @@ def scan_functions(module: cst.Module, imports: dict[str, str], module_defs: set
                     continue
                 for g in sorted(carried):
                     if f"self.{g}" not in sc.attr_assigned:
-                        info.attr_sources.setdefault(g, f"self.{g}")
+                        # getattr: the method may run before the attribute is first set
+                        info.attr_sources.setdefault(g, f'getattr(self, "{g}", None)')
     return out
 
 

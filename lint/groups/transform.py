@@ -164,6 +164,14 @@ def _source_base(expr: str) -> str:
     return expr.split(".", 1)[0]
 
 
+def _display(expr: str) -> str:
+    """``getattr(self, "tp_group", None)`` -> ``self.tp_group`` (for messages)."""
+    if expr.startswith("getattr("):
+        obj, name = [x.strip() for x in expr[len("getattr("):].split(",")[:2]]
+        return f"{obj}.{name.strip(chr(34))}"
+    return expr
+
+
 def _group_key(g: str) -> int:
     return V.GROUP_ORDER[g]
 
@@ -538,7 +546,7 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
             if not p.selected or c.group in f.params or c.group not in p.add_params:
                 pos = positions[c.node]
                 src = p.sources.get(c.group, c.group)
-                src = c.group if c.group in f.params or c.group in p.add_params else src
+                src = c.group if c.group in f.params or c.group in p.add_params else _display(src)
                 ignored.append(Ignored(f.qualname, module.code_for_node(c.node), c.group, src,
                                        p.replace[id(c.node)], pos.start.line, pos.start.column + 1,
                                        pos.end.line, pos.end.column + 1))

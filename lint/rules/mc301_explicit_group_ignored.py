@@ -123,7 +123,7 @@ class ExplicitGroupIgnored(Rule):
                     self.dp_group = dp_group
 
                 def report(self, loss):
-                    dp_group = self.dp_group
+                    dp_group = getattr(self, "dp_group", None)
                     if dp_group is None:
                         dp_group = parallel_state.get_data_parallel_group()
                     torch.distributed.all_reduce(loss, group=dp_group)
