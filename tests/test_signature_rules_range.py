@@ -131,3 +131,9 @@ def test_type_checking_imports_do_not_break(tmp_path):
     """})
     (span,) = analyze([root]).files
     assert (span.first, span.last) == ("0.5.0", index().newest) and span.below is None and span.above is None
+
+
+def test_tree_without_megatron_uses(tmp_path):
+    root = _tree(tmp_path, {"a.py": "import torch\nx = 1\n"})
+    res = CliRunner().invoke(command, [str(root)])
+    assert res.exit_code == 0 and "no unguarded megatron.core use found" in res.output

@@ -57,7 +57,9 @@ def to_text(report: "Report", idx: "ApiIndex") -> str:
     lines = [f"megatron-core releases for {t.name}: {report.checked} file{'s' if report.checked != 1 else ''}, "
              f"{len(report.files)} using "
              f"megatron.core ({t.uses} uses), indexed releases {idx.releases[0]}-{idx.newest}"]
-    if t.found:
+    if not t.uses:
+        lines.append("  no unguarded megatron.core use found: nothing constrains the release")
+    elif t.found:
         lines.append(f"  range: {t.range_text()}    suggested pin: {t.pin()}")
         other = [r for r in t.ok if r not in idx.releases_between(t.first, t.last)]
         if other:
