@@ -59,7 +59,8 @@ def test_golden_checkpointing_shape():
     assert params("_build_sharded_state_dict_metadata")[-1] == "dp_cp_group"
     assert "tp_group" not in params("generate_state_dict")  # not selected, no group used
     assert " and " not in "".join(l for l in after.splitlines() if l.strip().startswith("if ") and "is None" in l)
-    assert "get_rng_state(\"torch_dist\", tp_group=tp_group, pp_group=pp_group" in after
+    assert ('get_rng_state("torch_dist",\n                              tp_group=tp_group, pp_group=pp_group, '
+            'dp_group=dp_group,\n                              dp_cp_group=dp_cp_group)') in after
     assert "metadata['dp_cp_group'] = dp_cp_group" in after
     assert "from megatron.core.utils import get_pg_rank, get_pg_size" in after
     # the per-group fallback is inserted once per group, after the docstring

@@ -37,6 +37,10 @@ from mcore_lint.groups.analysis import FunctionInfo, GetterCall, module_bindings
 from mcore_lint.groups.presets import matches
 
 
+#: Calls longer than this after threading get the new keywords on a continuation line.
+MAX_LINE = 100
+
+
 @dataclass(frozen=True)
 class Options:
     """What to rewrite. ``select`` are MC302 patterns (expanded, see presets.expand)."""
@@ -377,6 +381,7 @@ class _Rewriter(cst.CSTTransformer):
                  param_columns: dict[int, int] | None = None):
         self.config = config
         self.param_columns = param_columns or {}
+        self.arg_columns: dict[int, int] = {}
         self.by_func = {id(p.info.node): p for p in plans.values()}
         self.replace: dict[int, str] = {}
         self.call_kwargs: dict[int, list[tuple[str, str]]] = {}
@@ -402,7 +407,23 @@ class _Rewriter(cst.CSTTransformer):
                             equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                                                   whitespace_after=cst.SimpleWhitespace("")))
                     for k, v in self.call_kwargs[key]]
-            return updated.with_changes(args=_append_items(list(updated.args), args))
+            items = list(updated.args)
+            column = self.arg_columns.get(key)
+            if column is not None and items and not isinstance(items[-1].comma, cst.Comma):
+                # a long one-line call: the new keywords go on one continuation line
+                sep = cst.Comma(whitespace_after=cst.ParenthesizedWhitespace(
+                    first_line=cst.TrailingWhitespace(), empty_lines=[], indent=False,
+                    last_line=cst.SimpleWhitespace(" " * column)))
+                items[-1] = items[-1].with_changes(comma=sep)
+                current = column
+                for i, (k, v) in enumerate(self.call_kwargs[key]):
+                    width = len(k) + len(v) + 3  # "k=v, "
+                    if i and current + width > MAX_LINE:
+                        args[i - 1] = args[i - 1].with_changes(comma=sep)
+                        current = column
+                    current += width
+                return updated.with_changes(args=items + args)
+            return updated.with_changes(args=_append_items(items, args))
         return updated
 
     def on_leave(self, original, updated):
@@ -526,7 +547,21 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
                            *fp.kwonly_params]), None)
         if p.add_params and first is not None:
             param_columns[id(p.info.node)] = positions[first].start.column
-    new_module = module.visit(_Rewriter(plans, config, param_columns))
+    # calls that would run past MAX_LINE get the new keywords on a continuation line
+    lines = source.splitlines()
+    arg_columns: dict[int, int] = {}
+    for p in plans.values():
+        for call in p.info.calls:
+            kws = p.call_kwargs.get(id(call.node))
+            if not kws or not call.node.args:
+                continue
+            first, end = positions[call.node.args[0]].start, positions[call.node].end
+            added = sum(len(k) + len(v) + 3 for k, v in kws)
+            if first.line == end.line and len(lines[end.line - 1]) + added > MAX_LINE:
+                arg_columns[id(call.node)] = first.column
+    rewriter = _Rewriter(plans, config, param_columns)
+    rewriter.arg_columns = arg_columns
+    new_module = module.visit(rewriter)
     code = new_module.code
 
     changes: list[FunctionChange] = []
