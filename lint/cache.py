@@ -35,6 +35,24 @@ def tool_fingerprint() -> str:
     return h.hexdigest()
 
 
+def prepare(root: Path) -> Path:
+    """Create ``root/.mcore_lint_cache/<version>/`` with a ``.gitignore`` (so git ignores the
+    cache without any user setup) and a CACHEDIR.TAG; returns the version folder."""
+    from . import __version__
+
+    top = root / CACHE_DIR
+    folder = top / __version__
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (top / ".gitignore").exists():
+            (top / ".gitignore").write_text("# created by mcore-lint\n*\n")
+            (top / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n"
+                                              "# mcore-lint cache; see https://bford.info/cachedir/\n")
+    except OSError:
+        pass
+    return folder
+
+
 def content_key(data: bytes, rule_codes: tuple[str, ...], module: str | None) -> str:
     h = hashlib.blake2b(data, digest_size=16)
     h.update(repr((rule_codes, module)).encode())
@@ -75,12 +93,7 @@ class Cache:
         if not self.dirty:
             return
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            top = self.folder.parent
-            if not (top / ".gitignore").exists():
-                (top / ".gitignore").write_text("# created by mcore-lint\n*\n")
-                (top / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n"
-                                                  "# mcore-lint cache; see https://bford.info/cachedir/\n")
+            prepare(self.folder.parent.parent)
             fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(self.entries, fh, separators=(",", ":"))

@@ -71,7 +71,8 @@ def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version,
     try:
         settings = resolve_settings(
             [p if p.exists() else p.parent for p in anchor], target_version=target_version, select=_split(select),
-            extend_select=_split(extend_select) or (), ignore=_split(ignore) or (), config=config)
+            extend_select=_split(extend_select) or (), ignore=_split(ignore) or (), config=config,
+            use_cache=not no_cache)
     except (ConfigError, RuleError, TargetError) as e:
         raise UsageProblem(str(e)) from None
     options = Options(fix=fix, write=fix and not (diff or check), unsafe_fixes=unsafe_fixes, jobs=jobs,
@@ -89,7 +90,7 @@ def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version,
     err = sys.stderr
     for p in problems:
         err.write(f"mcore-lint: error: {p.filename}: {p.reason}\n")
-    rules = settings.rules()
+    rules = settings.rules() if output_format == "sarif" else []
     would_change = False
     if fix and use_stdin:
         o = result.outcomes[0]

@@ -168,7 +168,7 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
     if stdin is not None:
         name = stdin_filename or "-"
         module, is_pkg = module_name_for(name) if stdin_filename else (None, False)
-        codes = tuple(r.code for r in settings.rules_for(name))
+        codes = tuple(settings.codes_for(name))
         task = _Task(name, None, stdin, codes, tgt, module, is_pkg, options.fix, False, options.unsafe_fixes)
         result.outcomes.append(_process(task))
         return result
@@ -184,7 +184,7 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
             result.outcomes.append(FileOutcome(display, problem=FileProblem(display, f"cannot read: {e.strerror or e}")))
             continue
         module, is_pkg = module_name_for(path)
-        codes = tuple(r.code for r in settings.rules_for(path))
+        codes = tuple(settings.codes_for(path))
         if cache is not None:
             rel = _rel(path, settings.root)
             key = content_key(data, codes, module)

@@ -30,7 +30,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .rules.registry import RuleError, select_rules, split_codes
+from .rules.registry import RuleError, rule_by_code, select_codes, split_codes
 from .target import Target, TargetError
 
 SECTION = "mcore-compat"
@@ -55,6 +55,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     respect_gitignore: bool = True
+    rule_index: Path | None = None  # cached rule metadata (see registry.infos)
     _rules_cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
@@ -67,40 +68,48 @@ class Settings:
     def _where(self, key: str) -> str:
         return f"{self.config} [tool.{SECTION}] {key}" if self.config else f"option --{key}"
 
-    def rules(self) -> list:
-        """Selected rule classes (before per-file ignores)."""
+    def codes(self) -> list[str]:
+        """Selected rule codes (before per-file ignores)."""
         if "all" not in self._rules_cache:
             try:
-                self._rules_cache["all"] = select_rules(self.select, self.ignore, self.extend_select)
+                self._rules_cache["all"] = select_codes(self.select, self.ignore, self.extend_select,
+                                                        index=self.rule_index)
             except RuleError as e:
                 raise ConfigError(str(e)) from None
         return self._rules_cache["all"]
 
-    def rules_for(self, path: Path | str) -> list:
-        """Selected rules minus the ``per-file-ignores`` matching ``path``."""
-        rules = self.rules()
+    def rules(self) -> list:
+        """Selected rule classes (imports the rule modules)."""
+        return [rule_by_code(c) for c in self.codes()]
+
+    def codes_for(self, path: Path | str) -> list[str]:
+        """Selected codes minus the ``per-file-ignores`` matching ``path``."""
+        codes = self.codes()
         if not self.per_file_ignores:
-            return rules
+            return codes
         rel = _relative(Path(path), self.root)
         drop: list[str] = []
-        for pattern, codes in self.per_file_ignores:
+        for pattern, ignored in self.per_file_ignores:
             if _glob_match(rel, pattern):
-                drop.extend(codes)
+                drop.extend(ignored)
         if not drop:
-            return rules
+            return codes
         drop_up = [c.upper() for c in drop]
-        return [r for r in rules if not any(c == "ALL" or r.code.startswith(c) for c in drop_up)]
+        return [c for c in codes if not any(d == "ALL" or c.startswith(d) for d in drop_up)]
+
+    def rules_for(self, path: Path | str) -> list:
+        return [rule_by_code(c) for c in self.codes_for(path)]
 
     def fingerprint(self) -> str:
-        return repr((self.target.fingerprint(), [r.code for r in self.rules()], self.per_file_ignores))
+        return repr((self.target.fingerprint(), self.codes(), self.per_file_ignores))
 
     def validate(self) -> None:
         """Raise ConfigError now for bad versions or unknown rule codes."""
         self.target  # noqa: B018
-        self.rules()
+        self.codes()
         for pattern, codes in self.per_file_ignores:
             try:
-                select_rules(["ALL"], ignore=codes)
+                select_codes(["ALL"], ignore=codes, index=self.rule_index)
             except RuleError as e:
                 raise ConfigError(f"{self._where('per-file-ignores')} {pattern!r}: {e}") from None
 
@@ -187,7 +196,7 @@ def load_config(path: Path) -> dict[str, Any]:
 
 def resolve_settings(paths: Iterable[Path], *, target_version: str | None = None, select: Iterable[str] | None = None,
                      extend_select: Iterable[str] = (), ignore: Iterable[str] = (),
-                     config: Path | None = None) -> Settings:
+                     config: Path | None = None, use_cache: bool = True) -> Settings:
     """Settings for a run over ``paths``: config file values, then command-line overrides
     (``select`` and ``target-version`` replace; ``ignore``/``extend-select`` add)."""
     paths = [p for p in paths]
@@ -198,8 +207,14 @@ def resolve_settings(paths: Iterable[Path], *, target_version: str | None = None
         root = cfg_path.parent.resolve()
     else:
         root = (_repo_root(anchor.resolve()) or Path.cwd()).resolve()
+    index = None
+    if use_cache:  # rule metadata next to the results: a cached run imports no rule module
+        from .cache import prepare, tool_fingerprint
+
+        index = prepare(root) / f"rules-{tool_fingerprint()}.json"
     s = Settings(
         root=root,
+        rule_index=index,
         config=cfg_path,
         target_version=values.get("target-version"),
         supported=values.get("supported"),

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import json
+import os
 import pkgutil
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable
 
 from .base import Rule
@@ -58,48 +62,92 @@ def rule_by_code(code: str) -> type[Rule]:
     raise RuleError(f"unknown rule {code!r}{_suggest(key)}")
 
 
-def _suggest(key: str) -> str:
-    pool = [r.code for r in all_rules()] + [r.name for r in all_rules()]
+@dataclass(frozen=True)
+class RuleInfo:
+    """What selection needs to know of a rule (kept in an index so a fully cached run does
+    not import the rule modules and their dependencies)."""
+
+    code: str
+    name: str
+    default_enabled: bool
+
+
+_index_loaded: dict[str, tuple[RuleInfo, ...]] = {}
+
+
+def infos(path: Path | None = None) -> tuple[RuleInfo, ...]:
+    """Metadata of every rule; with ``path`` (a file in the cache folder whose name carries
+    the tool fingerprint) it is read from there, or computed once and written there."""
+    if path is None:
+        return tuple(RuleInfo(r.code, r.name, r.default_enabled) for r in all_rules())
+    key = str(path)
+    if key in _index_loaded:
+        return _index_loaded[key]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found = tuple(RuleInfo(d["code"], d["name"], bool(d["default_enabled"])) for d in data)
+    except (OSError, ValueError, KeyError, TypeError):
+        found = tuple(RuleInfo(r.code, r.name, r.default_enabled) for r in all_rules())
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps([vars(i) for i in found]), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    _index_loaded[key] = found
+    return found
+
+
+def _suggest(key: str, index: Path | None = None) -> str:
+    rules = infos(index)
+    pool = [r.code for r in rules] + [r.name for r in rules]
     close = difflib.get_close_matches(key.upper() if key[:2].lower() == "mc" else key, pool, n=3, cutoff=0.5)
     if not close and key[:2].lower() == "mc":
         close = [c for c in pool if c.startswith(key.upper()[:3])][:3]
-    return f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(r.code for r in all_rules())})"
+    return f" (did you mean {', '.join(close)}?)" if close else f" (known: {', '.join(r.code for r in rules)})"
 
 
-def _expand(selector: str) -> set[type[Rule]]:
+def _expand(selector: str, index: Path | None = None) -> set[RuleInfo]:
     s = selector.strip()
     if not s:
         return set()
     if s.upper() == "ALL":
-        return set(all_rules())
-    matched = {r for r in all_rules() if r.code.startswith(s.upper()) or r.name == s.lower()}
+        return set(infos(index))
+    matched = {r for r in infos(index) if r.code.startswith(s.upper()) or r.name == s.lower()}
     if not matched:
         if s.upper().startswith("MC") and s[2:].isdigit() and len(s) <= 5:
             # a valid prefix of a range with no rules yet (e.g. MC6) is allowed: selects nothing
             return set()
-        raise RuleError(f"unknown rule selector {selector!r}{_suggest(s)}")
+        raise RuleError(f"unknown rule selector {selector!r}{_suggest(s, index)}")
     return matched
 
 
-def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] = (),
-                 extend_select: Iterable[str] = ()) -> list[type[Rule]]:
-    """Rules enabled by ruff-style selection: ``select`` (None = the default-enabled rules)
+def select_codes(select: Iterable[str] | None = None, ignore: Iterable[str] = (),
+                 extend_select: Iterable[str] = (), index: Path | None = None) -> list[str]:
+    """Codes enabled by ruff-style selection: ``select`` (None = the default-enabled rules)
     plus ``extend_select`` minus ``ignore``. Explicitly selected rules run even if off by
     default; a bare prefix selects only default-enabled rules unless it names one code."""
     if select is None:
-        chosen = {r for r in all_rules() if r.default_enabled}
+        chosen = {r for r in infos(index) if r.default_enabled}
     else:
         chosen = set()
         for s in select:
-            rules = _expand(s)
+            rules = _expand(s, index)
             if s.strip().upper() != "ALL" and len(rules) > 1:
                 rules = {r for r in rules if r.default_enabled}
             chosen |= rules
     for s in extend_select:
-        chosen |= _expand(s)
+        chosen |= _expand(s, index)
     for s in ignore:
-        chosen -= _expand(s)
-    return sorted(chosen, key=lambda r: r.code)
+        chosen -= _expand(s, index)
+    return sorted(r.code for r in chosen)
+
+
+def select_rules(select: Iterable[str] | None = None, ignore: Iterable[str] = (),
+                 extend_select: Iterable[str] = ()) -> list[type[Rule]]:
+    """The rule classes :func:`select_codes` selects."""
+    return [rule_by_code(c) for c in select_codes(select, ignore, extend_select)]
 
 
 def split_codes(text: str | Iterable[str] | None) -> list[str]:
