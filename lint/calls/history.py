@@ -81,3 +81,21 @@ def ancestors(idx: "ApiIndex", release: str, qualname: str) -> list[str]:
         if rec.get("k") == "class":
             stack.extend(b for b in rec.get("b", []) if b.startswith("megatron."))
     return out
+
+
+def moved_to(definitions: list[str], keyword: str) -> str | None:
+    """The config class a field ``keyword`` moved to (reviewed facts: ``moved_field``), e.g.
+    ``OptimizerConfig(overlap_grad_reduce=)`` -> ``DistributedDataParallelConfig`` in 0.10.0."""
+    try:
+        from mcore_compat import facts
+    except ImportError:  # pragma: no cover
+        return None
+    fn = getattr(facts, "config_field_move", None)
+    for q in definitions:
+        try:
+            row = fn(q, keyword) if fn is not None else None
+        except Exception:  # another module's data: never fail a lint run on it
+            row = None
+        if row is not None and getattr(row, "to_class", None):
+            return row.to_class
+    return None

@@ -12,7 +12,7 @@ import ast
 
 from ..calls import Bound, call_sites, checked_releases, describe, index
 from ..calls import binding_in
-from ..calls.history import accepting_releases, ancestors, closest, renamed_to
+from ..calls.history import accepting_releases, ancestors, closest, moved_to, renamed_to
 from ..findings import Location
 from .base import Applicability, Context, Invalid, Rule, Valid
 
@@ -24,7 +24,9 @@ class UnknownKeyword(Rule):
     (dataclass fields are checked with the inherited ones), `initialize_model_parallel(
     encoder_pipeline_model_parallel_size=...)` after 0.13, `TransformerLayer(model_comm_pgs=...)`
     from 0.15. The message names the releases that do accept the keyword and, when the reviewed
-    facts table knows one, the keyword it was renamed to; for a keyword no release ever took,
+    facts table knows one, the keyword it was renamed to (or the config class a field moved
+    to: `OptimizerConfig(overlap_grad_reduce=)` -> `DistributedDataParallelConfig`); for a
+    keyword no release ever took,
     the closest keyword the release takes ("did you mean").
 
     The callee must be known statically: a function or class imported from megatron.core
@@ -134,6 +136,11 @@ class UnknownKeyword(Rule):
             ColumnParallelLinear(4, 8, config=cfg, init_method=init, bias=False, gather_output=False).forward(x, weights=w)
         """, message="`ColumnParallelLinear.forward()` takes no keyword `weights`", target="0.16.1", count=2),
         Invalid("""
+            from megatron.core.optimizer import OptimizerConfig
+            opt = OptimizerConfig(lr=1e-4, overlap_grad_reduce=True)
+        """, message="accepted in 0.6.0-0.9.0; it moved to `DistributedDataParallelConfig(overlap_grad_reduce=...)`",
+            target="0.12.0"),
+        Invalid("""
             from megatron.core.transformer import MLATransformerConfig
             cfg = MLATransformerConfig(num_layers=2, max_position_embeddings=4096)
         """, message="renamed to `original_max_position_embeddings`", target="0.16.1", fixed="""
@@ -189,7 +196,10 @@ class UnknownKeyword(Rule):
                                   applicability=Applicability.SAFE if safe else Applicability.UNSAFE)
             else:
                 rename = None
-        if rename is None and not accepting:  # a typo: no release ever took it
+        moved = moved_to(definitions, name) if rename is None else None
+        if moved:
+            text += f"; it moved to `{moved.rsplit('.', 1)[-1]}({name}=...)`"
+        if rename is None and not moved and not accepting:  # a typo: no release ever took it
             close = closest(name, last.signature)
             if close and not any(k.arg == close for k in site.keywords):
                 text += f"; did you mean `{close}`?"
