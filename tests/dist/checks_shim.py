@@ -325,6 +325,17 @@ def check_pg_collection(ctx: Context) -> None:
     g = mc.resolve_groups(pg_collection=pgc)
     ctx.expect_equal(_ranks(ctx, g.dp_cp), _ranks(ctx, _upstream_group(ctx, "dp_cp")),
                      "resolve_groups(pg_collection=...).dp_cp")
+    back = g.to_pg_collection()
+    ctx.expect(isinstance(back, cls), f"to_pg_collection() gave {type(back)}, not {cls}")
+    for field in ("tp", "dp", "expt_dp"):
+        ctx.expect_equal(_ranks(ctx, getattr(back, field, None)), _ranks(ctx, getattr(g, field)),
+                         f"ParallelGroups.to_pg_collection().{field}")
+    # the loss average reads pg_collection.dp like every other fallback
+    quad = _groups(ctx)["quad"]
+    via = mc.average_losses_across_data_parallel_group(
+        ctx.torch.tensor(float(ctx.rank)), pg_collection=mc.resolve_groups(dp_group=quad))
+    want = sum(range(ctx.rank // 4 * 4, ctx.rank // 4 * 4 + 4)) / 4
+    ctx.expect(abs(float(via[0]) - want) < 1e-6, f"loss via pg_collection.dp: {via.tolist()}")
     if not ctx.at_least("0.15") and ctx.at_least("0.12"):
         mcp = pgc.model_comm_pgs()
         ctx.expect_equal(type(mcp).__name__, "ModelCommProcessGroups", "model_comm_pgs() type")
@@ -371,6 +382,9 @@ def check_removed_names(ctx: Context) -> None:
             ctx.expect_equal(shim.get_expert_tensor_and_model_parallel_world_size(),
                              ps.get_tensor_and_expert_parallel_world_size(),
                              "expert tensor-and-model size (added name) vs 0.9.0's")
+            gloo = shim.get_expert_data_parallel_group_gloo()  # added name, 0.9's with-CP one
+            ctx.expect_equal(_ranks(ctx, gloo), _ranks(ctx, shim.get_expert_data_parallel_group()),
+                             "get_expert_data_parallel_group_gloo() (added name) members")
             if ctx.layout.cp == 1:
                 ctx.expect_equal(shim.get_expert_data_parallel_rank(),
                                  ps.get_data_modulo_expert_parallel_rank(),
