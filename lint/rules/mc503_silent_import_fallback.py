@@ -25,6 +25,8 @@ def _caught_names(handler: ast.ExceptHandler) -> set[str]:
     t = handler.type
     if t is None:
         return {""}
+    while isinstance(t, ast.BoolOp):  # `except ImportError or ModuleNotFoundError:` (MC502)
+        t = t.values[0] if isinstance(t.op, ast.Or) else t.values[-1]
     elts = t.elts if isinstance(t, ast.Tuple) else [t]
     out = set()
     for e in elts:

@@ -11,6 +11,7 @@ these patches break silently, not with an ImportError. Signatures come from the 
 from __future__ import annotations
 
 import ast
+import re
 
 from .base import Applicability, Context, Invalid, Rule, Valid
 from .mc502_except_or_expression import iter_statements
@@ -50,10 +51,16 @@ def incompatibility(target: list[Param], repl: list[Param], method: bool) -> str
         if i >= len(r_pos) and not r_va:
             return f"a call passing `{p[0]}` positionally fails"
         if p[1] == "pk" and not (method and i == 0):
-            if p[0] not in r_kw and not r_vk:
+            if i >= len(r_pos) and p[0] not in r_kw and not r_vk:
                 return f"a call passing `{p[0]}=` fails"
-            if i < len(r_pos) and r_pos[i][0] != p[0] and p[0] in r_kw:
-                return f"`{p[0]}` passed positionally lands on `{r_pos[i][0]}`"
+            if i < len(r_pos) and r_pos[i][0] != p[0] and p[2] is not None:
+                # an optional parameter is usually passed by keyword: under another name (or
+                # slot) the call fails or binds elsewhere; a required one is passed by position
+                if p[0] in r_kw:
+                    return f"`{p[0]}` passed positionally lands on `{r_pos[i][0]}`"
+                if not r_vk:
+                    return f"a call passing `{p[0]}=` fails"
+            continue
     for p in target:
         if p[1] == "ko" and p[0] not in r_kw and not r_vk:
             return f"a call passing `{p[0]}=` fails"
@@ -71,6 +78,12 @@ def incompatibility(target: list[Param], repl: list[Param], method: bool) -> str
             continue
         return f"the replacement requires `{p[0]}`, which callers of the original need not pass"
     return None
+
+
+def _probed(source: str, name: str) -> bool:
+    """The file asks whether the target exists (``getattr(m, "name", None)``,
+    ``hasattr(m, "name")``): a patch of a name it knows may be missing is deliberate."""
+    return re.search(r"\b(?:has|get)attr\([^()]*?[\"']%s[\"']" % re.escape(name), source) is not None
 
 
 class MonkeyPatchDrift(Rule):
@@ -140,6 +153,28 @@ class MonkeyPatchDrift(Rule):
             from megatron.core import parallel_state
             if hasattr(parallel_state, "get_pipeline_model_parallel_split_rank"):
                 parallel_state.get_pipeline_model_parallel_split_rank = lambda: None
+        """, target="0.16.1"),
+        Valid("""
+            from megatron.core.transformer import transformer_block as tb
+            original = getattr(tb, "checkpointed_forward", None)
+            if original is not None:
+                tb.checkpointed_forward = lambda *a, **k: original(*a, **k)
+            try:
+                run()
+            finally:
+                if original is not None:
+                    tb.checkpointed_forward = original
+        """, target="0.16.1"),
+        Valid("""
+            from megatron.core.extensions import transformer_engine as te
+            original = te._get_extra_te_kwargs
+
+            def meta_kwargs(c):  # the required parameter is passed by position everywhere
+                kwargs = original(c)
+                kwargs["device"] = "meta"
+                return kwargs
+
+            te._get_extra_te_kwargs = meta_kwargs
         """, target="0.16.1"),
     ]
     INVALID = [
@@ -253,6 +288,19 @@ class MonkeyPatchDrift(Rule):
                 return q.rsplit(".", 1)[1], res.record["p"]
         return None
 
+    @staticmethod
+    def _restores(ctx: Context, q: str, value: ast.expr) -> bool:
+        """``mod.fn = saved`` where ``saved = mod.fn`` was read from the target: a restore."""
+        if not isinstance(value, ast.Name):
+            return False
+        for ref in ctx.model.references:
+            if ref.qualname == q and ref.ctx == "load":
+                parent = ctx.model.parent(ref.node)
+                if isinstance(parent, ast.Assign) and any(
+                        isinstance(t, ast.Name) and t.id == value.id for t in parent.targets):
+                    return True
+        return False
+
     def _check_patch(self, ctx: Context, idx, releases, node, q: str, value, defs) -> None:
         from ..api.symbols import describe_presence
         from mcore_compat.api_index import signature
@@ -278,7 +326,7 @@ class MonkeyPatchDrift(Rule):
             if why is not None:
                 repl_sig = signature({"k": "function", "p": repl[1]}, repl[0], annotations=False)
                 drift.append((rel, signature(rec, name, annotations=False), repl_sig, why))
-        if gone and not model.is_guarded(node):
+        if gone and not (model.is_guarded(node) or _probed(model.source, name) or self._restores(ctx, q, value)):
             present = idx.releases_with(q)
             text = (f"`{q}` does not exist in megatron-core {describe_presence(idx, gone)} "
                     f"(present in {describe_presence(idx, present)}): the patch replaces nothing there")
