@@ -35,12 +35,15 @@ def _fail(exc: Exception) -> None:
     sys.exit(2)
 
 
-@click.group("api", help="Query the API index of every megatron-core release.")
+_CTX = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group("api", help="Query the API index of every megatron-core release.", context_settings=_CTX)
 def api() -> None:
     pass
 
 
-@api.command("diff")
+@api.command("diff", context_settings=_CTX)
 @click.argument("old")
 @click.argument("new")
 @click.option("--module", "module", default=None, metavar="M",
@@ -61,7 +64,7 @@ def diff_cmd(old: str, new: str, module: str | None, fmt: str, private: bool,
     _emit(text, output)
 
 
-@api.command("show")
+@api.command("show", context_settings=_CTX)
 @click.argument("qualname")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
