@@ -17,6 +17,10 @@ from .target import Target
 _NOQA = re.compile(r"#\s*noqa(?::[ \t]*(?P<codes>[A-Za-z]+[0-9]+(?:[ \t]*,?[ \t]*[A-Za-z]+[0-9]+)*))?", re.IGNORECASE)
 
 
+class RuleCrash(Exception):
+    """A rule raised while checking a file; the message names the rule."""
+
+
 class ParseError(Exception):
     """Source that ``ast`` cannot parse; message gives line and column."""
 
@@ -78,7 +82,11 @@ def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target
     findings: list[Finding] = []
     for rule_cls in active:
         ctx = Context(rule_cls(), model, target)
-        ctx.rule.check(ctx)
+        try:
+            ctx.rule.check(ctx)
+        except Exception as e:  # noqa: BLE001 - a bug in one rule must name itself, not kill the run
+            raise RuleCrash(f"internal error in rule {rule_cls.code} ({type(e).__name__}: {e}); "
+                            f"please report this bug") from e
         findings.extend(ctx.findings)
     if not findings:
         return []

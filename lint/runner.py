@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .cache import Cache, content_key
-from .engine import ParseError, check_source
+from .engine import ParseError, RuleCrash, check_source
 from .files import FileError, Matcher, decode, discover, write_atomic
 from .findings import FileProblem, Finding
 from .fix.loop import applicable, fix_source
@@ -124,7 +124,7 @@ def _process(task: _Task) -> FileOutcome:
             return out
         result = fix_source(src.text, task.display, rules, target, unsafe=task.unsafe, module=task.module,
                             is_package=task.is_package)
-    except ParseError as e:
+    except (ParseError, RuleCrash) as e:
         out.problem = FileProblem(task.display, str(e))
         return out
     except RecursionError:

@@ -529,3 +529,23 @@ def test_console_scripts_and_version(proj):
     for tool in ("mcore-lint", "mcore-fix"):
         out = subprocess.run([str(BIN / tool), "--version"], capture_output=True, text=True)
         assert out.returncode == 0 and tool in out.stdout
+
+
+class CrashingRule(_Base):
+    code, name, message, fix = "MC994", "test-crash", "never {name}", None
+
+    def check(self, ctx):
+        if ctx.model.references:
+            raise ValueError("boom")
+
+
+def test_a_crashing_rule_is_named_and_other_files_still_checked(proj, monkeypatch):
+    rules = registry.all_rules() + (CrashingRule,)
+    monkeypatch.setattr(registry, "all_rules", lambda: tuple(sorted(rules, key=lambda r: r.code)))
+    write(proj / "a.py", BAD)
+    write(proj / "b.py", CLEAN)
+    r = lint(".", "--select", "MC101,MC994", "--no-cache")
+    assert r.exit_code == 2
+    assert "a.py: internal error in rule MC994 (ValueError: boom)" in r.stderr
+    r = fix(".", "--select", "MC101,MC994", "--no-cache")
+    assert r.exit_code == 2 and (proj / "a.py").read_text() == BAD

@@ -33,7 +33,10 @@ def all_rules() -> tuple[type[Rule], ...]:
     for info in sorted(pkgutil.iter_modules(pkg_path), key=lambda i: i.name):
         if not info.name.startswith("mc") or info.ispkg:
             continue
-        mod = importlib.import_module(f"{pkg_name}.{info.name}")
+        try:
+            mod = importlib.import_module(f"{pkg_name}.{info.name}")
+        except Exception as e:  # noqa: BLE001 - name the broken module instead of a traceback
+            raise RuleError(f"cannot load rule module {pkg_name}.{info.name}: {type(e).__name__}: {e}") from e
         for obj in vars(mod).values():
             if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.__module__ == mod.__name__:
                 found.append(obj)
