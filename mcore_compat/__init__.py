@@ -32,7 +32,7 @@ _EXPORTS = {
     "import_symbol": "calls",
 }
 
-_SUBMODULES = {"parallel_state", "layout", "facts", "releases", "groups", "pg", "loss", "calls"}
+_SUBMODULES = {"parallel_state", "layout", "facts", "releases", "groups", "pg", "loss", "calls", "api_index"}
 
 __all__ = ["__version__", "parallel_state", "layout", *sorted(_EXPORTS)]
 
