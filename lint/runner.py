@@ -237,7 +237,7 @@ def _with_progress(it: Iterable[FileOutcome], total: int, show: bool) -> Iterabl
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("mcore-lint"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as progress:
+                  console=Console(stderr=True, force_terminal=True), transient=True) as progress:
         bar = progress.add_task("files", total=total)
         for item in it:
             progress.advance(bar)

@@ -549,3 +549,20 @@ def test_a_crashing_rule_is_named_and_other_files_still_checked(proj, monkeypatc
     assert "a.py: internal error in rule MC994 (ValueError: boom)" in r.stderr
     r = fix(".", "--select", "MC101,MC994", "--no-cache")
     assert r.exit_code == 2 and (proj / "a.py").read_text() == BAD
+
+
+def test_progress_bar_only_on_request_or_terminal(proj, capsys):
+    """The bar is drawn on stderr for long runs on a terminal (forced here), never on stdout."""
+    from mcore_lint.runner import Options, run
+    from mcore_lint.settings import resolve_settings
+
+    for i in range(5):
+        write(proj / f"m{i}.py", BAD)
+    settings = resolve_settings([proj], use_cache=False)
+    quiet = run([proj], settings, Options(jobs=1, use_cache=False))
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    shown = run([proj], settings, Options(jobs=1, use_cache=False, progress=True))
+    captured = capsys.readouterr()
+    assert captured.out == "" and "mcore-lint" in captured.err
+    assert [f.message for f in shown.findings] == [f.message for f in quiet.findings] and len(quiet.findings) == 10
