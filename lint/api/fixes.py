@@ -107,6 +107,10 @@ def _attribute_edits(ctx, problem: SymbolProblem):
     if node is None or len(problem.fix_prefix.split(".")) <= len(bound):
         raise _NoFix
     target = problem.fix_target
+    old_parent, new_parent = problem.fix_prefix.rpartition(".")[0], target.rpartition(".")[0]
+    if old_parent == new_parent and isinstance(node, ast.Attribute):
+        # renamed inside its module: keep the spelling the code uses for the module
+        return [ctx.replace(node, f"{model.segment(node.value)}.{target.rpartition('.')[2]}")], []
     local = model.local_name_for(target, node)
     if local:
         return [ctx.replace(node, local)], []

@@ -132,6 +132,23 @@ class RenamedMegatronApi(Rule):
         ),
         Invalid(
             """
+            import megatron.core.parallel_state
+            from megatron.core import mpu
+            a = megatron.core.parallel_state.get_data_modulo_expert_parallel_group()
+            b = mpu.get_data_modulo_expert_parallel_group()
+            """,
+            message="was renamed to `megatron.core.parallel_state.get_expert_data_parallel_group`",
+            count=2,
+            target="0.17.1",
+            fixed="""
+            import megatron.core.parallel_state
+            from megatron.core import mpu
+            a = megatron.core.parallel_state.get_expert_data_parallel_group()
+            b = mpu.get_expert_data_parallel_group()
+            """,
+        ),
+        Invalid(
+            """
             from megatron.core.distributed.custom_fsdp import FullyShardedDataParallel
             """,
             message="`megatron.core.distributed.custom_fsdp` was renamed to `megatron.core.distributed.fsdp`",
