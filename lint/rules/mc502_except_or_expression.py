@@ -96,7 +96,8 @@ class ExceptOrExpression(Rule):
     """## What it does
     Flags an `except` clause whose exception is a boolean expression of exception classes,
     `except ImportError or ModuleNotFoundError:`, and a bare `except:` whose `try` body
-    imports from `megatron.core`.
+    imports from `megatron.core`. Only files that mention megatron are checked (the linter
+    skips the others before building their model).
 
     ## Why is this bad?
     Python evaluates the expression once: `ImportError or ModuleNotFoundError` is just
