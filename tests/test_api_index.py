@@ -297,3 +297,12 @@ def test_import_without_torch_or_megatron():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) > 100
+
+
+def test_release_discovery_keeps_final_releases_from_0_5():
+    from tools.build_api_index import parse_versions
+
+    out = ("megatron-core (0.19.2)\nAvailable versions: 0.19.2, 0.17.0, 0.17.0rc0, "
+           "0.16.0rc0.dev132713, 0.15.0rc7, 0.5.0, 0.4.0, 0.1.0\n")
+    assert sorted(map(str, parse_versions(out))) == ["0.17.0", "0.19.2", "0.5.0"]
+    assert parse_versions("ERROR: No matching distribution found") == set()

@@ -64,6 +64,19 @@ Record = dict[str, Any]
 # --------------------------------------------------------------------------------------------
 
 
+def parse_versions(pip_index_output: str) -> set[Version]:
+    """Final releases >= 0.5.0 in the output of ``pip index versions`` (pre/dev dropped)."""
+    m = re.search(r"Available versions:\s*(.+)", pip_index_output)
+    if not m:
+        return set()
+    out = set()
+    for v in m.group(1).split(","):
+        ver = Version(v.strip())
+        if not ver.is_prerelease and not ver.is_devrelease and ver >= FIRST_RELEASE:
+            out.add(ver)
+    return out
+
+
 def discover_releases() -> list[str]:
     """Final megatron-core releases >= 0.5.0 on PyPI (3.11 wheels and 3.12-only wheels)."""
     found: set[Version] = set()
@@ -72,14 +85,10 @@ def discover_releases() -> list[str]:
         cmd = [sys.executable, "-m", "pip", "index", "versions", "megatron-core",
                "--disable-pip-version-check", *extra]
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        m = re.search(r"Available versions:\s*(.+)", proc.stdout)
-        if not m:
+        got = parse_versions(proc.stdout)
+        if not got:
             errors.append(proc.stderr.strip()[-300:])
-            continue
-        for v in m.group(1).split(","):
-            ver = Version(v.strip())
-            if not ver.is_prerelease and not ver.is_devrelease and ver >= FIRST_RELEASE:
-                found.add(ver)
+        found |= got
     if not found:
         raise SystemExit(f"build_api_index: could not list megatron-core releases: {errors}")
     return [str(v) for v in sorted(found)]
