@@ -327,3 +327,35 @@ def test_mc203_in_place_rename_with_deprecated_alias_is_not_flagged():
         BertModel.forward(model, input_ids, attention_mask, None, None, params)
     """
     assert _check("MC203", src, Target.parse(None, ">=0.11,<0.13")) == []
+
+
+def test_methods_through_a_local_instance_bound_once():
+    sites = _sites("""
+        from megatron.core.tensor_parallel import ColumnParallelLinear
+        def once(cfg, x):
+            layer = ColumnParallelLinear(4, 8)
+            layer.forward(x)
+        def rebound(cfg, x):
+            layer = ColumnParallelLinear(4, 8)
+            layer = other
+            layer.forward(x)
+        def loop(cfg, xs):
+            layer = ColumnParallelLinear(4, 8)
+            for layer in xs:
+                layer.forward(1)
+        def patched(cfg, x):
+            layer = ColumnParallelLinear(4, 8)
+            layer.forward = other
+            layer.forward(x)
+            layer.sharded_state_dict()
+        def closure(cfg, x):
+            layer = ColumnParallelLinear(4, 8)
+            def swap():
+                nonlocal layer
+                layer = None
+            layer.forward(x)
+        layer = ColumnParallelLinear(4, 8)
+        layer.forward(1)
+    """)
+    bound = [(s.call.lineno, s.qualname.rsplit(".", 1)[-1]) for s in sites if s.style == "bound"]
+    assert bound == [(4, "forward"), (17, "sharded_state_dict")]

@@ -133,6 +133,8 @@ def _cached(idx: "ApiIndex", release: str, qualname: str, style: str):
             return UNKNOWN
         params = list(rec.get("p") or [])
         if kind == "method":
+            if style == "bound" and idx.resolve(release, qualname.rsplit(".", 1)[0] + ".__new__").found:
+                return UNKNOWN  # the instance may not be of this class
             static = "staticmethod" in decos
             classm = "classmethod" in decos
             if style == "bound" and not static or style in {"call", "partial"} and classm:

@@ -9,7 +9,10 @@ guessed from names:
   tracked name that is called (style ``call``);
 * ``functools.partial(f, ...)`` -- the arguments after ``f`` (style ``partial``: keywords and
   positions are checked, missing arguments are not, they may come later);
-* ``Cls(...).method(...)`` -- a method of a freshly built instance (style ``bound``);
+* ``Cls(...).method(...)`` -- a method of a freshly built instance (style ``bound``), also
+  through a local name bound exactly once in its function (``x = Cls(...)`` ... ``x.m(...)``:
+  no other assignment, ``del``, ``global``/``nonlocal``, walrus or ``setattr`` of ``x``, and no
+  ``x.m = ...``);
 * ``super().__init__(...)`` / ``super().method(...)`` in a class whose only base is a tracked
   megatron class (style ``init`` / ``bound``). ``self.method(...)`` is not a site: a subclass
   may override the method.
@@ -121,6 +124,11 @@ def _find(model: "SemanticModel") -> list[CallSite]:
                 outer = model.parent(attr)
                 if isinstance(outer, ast.Call) and outer.func is attr:
                     add(outer, f"{q}.{attr.attr}", "bound", attr, ref)
+            # x = Cls(...) ... x.method(...)
+            stmt = model.statement(call)
+            if (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name)):
+                _instance_calls(model, stmt, stmt.targets[0].id, q, ref, add)
             continue
         parent = ref.parent
         if isinstance(parent, ast.Call) and parent.args and parent.args[0] is ref.node and _is_partial(model, parent):
@@ -168,6 +176,65 @@ def _super_calls(model: "SemanticModel", cls: ast.ClassDef, base: str, add) -> N
                 add(node, base, "init", node.func, guard_node=owner)
             else:
                 add(node, f"{base}.{name}", "bound", node.func, guard_node=owner)
+
+
+_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+           ast.DictComp, ast.GeneratorExp)
+
+
+def _instance_calls(model: "SemanticModel", assign: ast.Assign, name: str, cls: str, ref, add) -> None:
+    """``name.m(...)`` in the function where ``name = cls(...)`` is the only binding of ``name``."""
+    fn = model.enclosing_function(assign)
+    if fn is None:
+        return  # module level: any function may rebind it through ``global``
+    if any(a.arg == name for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs,
+                                   fn.args.vararg, fn.args.kwarg) if a is not None):
+        return
+    stores = 0
+    overridden: set[str] = set()
+    calls: list[tuple[ast.Call, ast.stmt]] = []
+    stack: list[tuple[ast.AST, ast.stmt | None]] = [(s, s) for s in fn.body]
+    while stack:
+        node, owner = stack.pop()
+        if isinstance(node, _NESTED):
+            # nested scopes: a ``nonlocal`` rebinding or a walrus there also rebinds ``name``
+            for n in ast.walk(node):
+                if isinstance(n, ast.Nonlocal) and name in n.names:
+                    return
+                if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name) and n.target.id == name:
+                    return
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
+                return
+            continue
+        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
+            stores += 1
+        elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            return
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name) and node.target.id == name:
+            return
+        elif isinstance(node, ast.alias) and (node.asname or node.name.partition(".")[0]) == name:
+            return
+        elif isinstance(node, ast.ExceptHandler) and node.name == name:
+            return
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
+            if not isinstance(node.ctx, ast.Load):
+                overridden.add(node.attr)
+        elif isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in {"setattr", "delattr", "vars"} and node.args \
+                    and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+                return
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == name \
+                    and (node.lineno, node.col_offset) > (assign.lineno, assign.col_offset):
+                calls.append((node, owner))  # type: ignore[arg-type]
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, child if isinstance(child, ast.stmt) else owner))
+    if stores != 1 or "__class__" in overridden:
+        return
+    for call, owner in calls:
+        attr = call.func.attr  # type: ignore[attr-defined]
+        if attr not in overridden:
+            add(call, f"{cls}.{attr}", "bound", call.func, ref, guard_node=owner)
 
 
 def _walk_function(fn: ast.FunctionDef | ast.AsyncFunctionDef):

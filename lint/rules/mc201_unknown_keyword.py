@@ -31,8 +31,9 @@ class UnknownKeyword(Rule):
 
     The callee must be known statically: a function or class imported from megatron.core
     (every import style, aliases such as `mpu`), a method reached through such a class
-    (`Cls.method(obj, ...)`, `Cls(...).method(...)`, `super().__init__(...)` in a class whose only
-    base is a megatron class) or `functools.partial(f, ...)`. Never flagged: calls with `*args`
+    (`Cls.method(obj, ...)`, `Cls(...).method(...)`, `x = Cls(...)` then `x.method(...)` when `x`
+    is bound once in its function, `super().__init__(...)` in a class whose only base is a
+    megatron class) or `functools.partial(f, ...)`. Never flagged: calls with `*args`
     or `**kwargs`, callables that take `**kwargs`, anything the index cannot tell (external base
     classes, decorators that change signatures), and calls inside compatibility guards
     (`try/except ImportError/AttributeError/TypeError`, `if hasattr(...)`, version checks,
@@ -134,7 +135,10 @@ class UnknownKeyword(Rule):
             from megatron.core.tensor_parallel import ColumnParallelLinear
             ColumnParallelLinear.forward(layer, x, weights=w)
             ColumnParallelLinear(4, 8, config=cfg, init_method=init, bias=False, gather_output=False).forward(x, weights=w)
-        """, message="`ColumnParallelLinear.forward()` takes no keyword `weights`", target="0.16.1", count=2),
+            def run(cfg, x, w):
+                layer = ColumnParallelLinear(4, 8, config=cfg, init_method=init, bias=False, gather_output=False)
+                return layer.forward(x, weights=w)
+        """, message="`ColumnParallelLinear.forward()` takes no keyword `weights`", target="0.16.1", count=3),
         Invalid("""
             from megatron.core.optimizer import OptimizerConfig
             opt = OptimizerConfig(lr=1e-4, overlap_grad_reduce=True)
