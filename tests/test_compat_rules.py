@@ -230,6 +230,12 @@ def test_mc504_private_modules_dunders_and_megatron_itself():
     assert f.extra["symbol"] == "megatron.core._rank_utils" and f.location.row == 2
     own = check_source(_src(code), "m.py", [rule_by_code("MC504")], Target(), module="megatron.core.foo")
     assert own == []
+    # the 0.16+ wheels have no megatron/__init__.py: the module name is "core.foo", the path tells
+    by_path = check_source(_src(code), "site/megatron/core/foo.py", [rule_by_code("MC504")], Target(),
+                           module="core.foo")
+    assert by_path == []
+    two = _check("from megatron.core._rank_utils import safe_get_rank, log_single_rank", "MC504")
+    assert len(two) == 1  # one finding per import statement of a private module
 
 
 # ----------------------------------------------------------------------------- MC505

@@ -56,6 +56,15 @@ def unstable_prefix(qualname: str, releases: tuple[str, ...]) -> tuple[str, str,
     return None
 
 
+def is_megatron_core_source(model) -> bool:
+    """The file is part of megatron-core itself (by module name, or by path when megatron is a
+    namespace package without ``megatron/__init__.py``, as in the 0.16+ wheels)."""
+    if model.module and (model.module == ROOT or model.module.startswith(ROOT + ".")):
+        return True
+    path = "/" + str(model.filename).replace("\\", "/")
+    return "/megatron/core/" in path
+
+
 def chain_node(node: ast.AST, strip: int) -> ast.AST | None:
     """The Attribute ``strip`` levels inside ``node`` (``a.b.c`` with strip 1 -> ``a.b``)."""
     for _ in range(strip):
@@ -156,9 +165,10 @@ class PrivateMegatronApi(Rule):
         from ..api.target import target_releases
 
         model = ctx.model
-        if model.module and (model.module == ROOT or model.module.startswith(ROOT + ".")):
+        if is_megatron_core_source(model):
             return  # megatron-core's own code may use its own private names
         releases = tuple(target_releases(ctx.target, load()))
+        reported: set[tuple[int, str]] = set()
         for b in model.imports:
             q = b.qualname
             if q is None or not q.startswith(ROOT + "."):
@@ -166,7 +176,8 @@ class PrivateMegatronApi(Rule):
             if isinstance(b.stmt, ast.Import) and b.asname is None:
                 q = getattr(b.node, "name", q)
             found = self._problem(q, releases)
-            if found is not None:
+            if found is not None and (id(b.stmt), found[0]) not in reported:
+                reported.add((id(b.stmt), found[0]))  # `from megatron.core._m import a, b`: once
                 ctx.report(b.node, fix=self._note(ctx), symbol=found[0], text=found[1])
         for ref in model.references:
             q = ref.qualname
