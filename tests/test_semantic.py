@@ -245,3 +245,13 @@ def test_dotted_root_tracks_only_uses_below_it():
     """, roots=("megatron", "torch.distributed"))
     assert quals(m) == [(5, "torch.distributed.all_reduce"), (7, "torch.distributed.barrier")]
     assert [b.partial for b in m.imports if b.qualname] == [("distributed",), ()]
+
+
+def test_megatron_is_a_namespace_package(tmp_path):
+    core = tmp_path / "megatron" / "core" / "tensor_parallel"
+    core.mkdir(parents=True)
+    for d in (tmp_path / "megatron" / "core", core):
+        (d / "__init__.py").write_text("")
+    assert module_name_for(core / "layers.py") == ("megatron.core.tensor_parallel.layers", False)
+    (tmp_path / "other").mkdir()
+    assert module_name_for(tmp_path / "other" / "x.py") == ("x", False)

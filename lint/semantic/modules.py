@@ -19,6 +19,12 @@ MODULE_ALIASES: dict[str, str] = {
 }
 
 
+#: PEP 420 namespace packages (no ``__init__.py``) that the file layout cannot reveal:
+#: ``megatron`` is shared by the megatron-core and megatron-bridge wheels, neither of which
+#: ships ``megatron/__init__.py`` (checked on megatron-core 0.16.1 and megatron-bridge 0.6.2).
+NAMESPACE_PACKAGES = frozenset({"megatron"})
+
+
 def canonical(qualname: str) -> str:
     """``qualname`` with a known alias prefix replaced (``megatron.core.mpu.x`` ->
     ``megatron.core.parallel_state.x``)."""
@@ -53,7 +59,8 @@ def _package_parts(folder: str) -> tuple[str, ...]:
         return ()
     parent = os.path.dirname(folder)
     if not is_pkg:
-        return ()
+        name = os.path.basename(folder)
+        return (name,) if name in NAMESPACE_PACKAGES else ()
     if parent == folder:
         return (os.path.basename(folder),)
     return (os.path.basename(folder),) + _package_parts(parent)
