@@ -76,8 +76,8 @@ def test_no_target_means_newest_indexed_release():
     assert target_releases(None, idx) == [idx.newest]
     # a patch release we have not indexed: the nearest older indexed release
     assert target_releases(Target.parse("0.16.5"), idx) == ["0.16.1"]
-    (f,) = findings("from megatron.core import parallel_state\nparallel_state.get_data_modulo_expert_parallel_group()\n",
-                    Target())
+    code = "from megatron.core import parallel_state\nparallel_state.get_data_modulo_expert_parallel_group()\n"
+    (f,) = findings(code, Target())
     assert f.code == "MC104" and f"missing in {idx.newest}" in f.message
 
 

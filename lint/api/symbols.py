@@ -13,9 +13,10 @@ What counts as a use: imports (every style: ``import megatron.core.x``, ``import
 tracked names (``mpu.get_x()``, ``tp.layers.ColumnParallelLinear``). Not flagged: uses inside
 compatibility guards (``try/except ImportError/AttributeError``, ``if hasattr(...)``, version
 checks: :meth:`SemanticModel.is_guarded`), uses whose binding may be something else on another
-branch (``ambiguous``), names behind a module ``__getattr__`` or a compiled module, and imports under
-``if TYPE_CHECKING:`` (they never run), and names the caller's ``skip`` claims (the rules pass MC101's test: parallel-state functions reached
-through the wrong module are MC101's job). Imports point down: rules -> api -> index/facts.
+branch (``ambiguous``), names behind a module ``__getattr__`` or a compiled module, imports
+under ``if TYPE_CHECKING:`` (they never run), and names the caller's ``skip`` claims (the
+rules pass MC101's test: parallel-state functions reached through the wrong module are
+MC101's job). Imports point down: rules -> api -> index/facts.
 """
 
 from __future__ import annotations
