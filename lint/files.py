@@ -86,14 +86,73 @@ def read_source(path: Path) -> tuple[bytes, SourceText]:
     return data, decode(data)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path``'s content with ``data`` atomically, keeping its permission bits."""
+def read_file_bytes(path: Path) -> bytes:
+    """The bytes of ``path``, refusing what is not a regular file *before* reading it: opening a
+    named pipe would block the run forever, a directory or a device is not source."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except IsADirectoryError:
+        raise FileError("is a directory") from None
+    except OSError as e:
+        raise FileError(f"cannot open: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise FileError("is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            kind = "named pipe" if stat.S_ISFIFO(st.st_mode) else "device or socket"
+            raise FileError(f"not a regular file ({kind})")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    except OSError as e:
+        raise FileError(f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+#: Temp files of :func:`write_atomic`: ``.<name>.<pid>.<random>.mcore-fix.tmp`` next to the file.
+TEMP_SUFFIX = ".mcore-fix.tmp"
+
+
+def remove_stale_temp(folder: str, name: str) -> bool:
+    """Delete ``folder/name`` when it is a :func:`write_atomic` temp file whose writing process
+    is gone (killed mid-write: the target still has its old content). A temp file of a live
+    process (a concurrent run) is left alone. True when deleted."""
+    if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+        return False
+    parts = name[: -len(TEMP_SUFFIX)].rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+        return False  # still running
+    except ProcessLookupError:
+        pass
+    except (PermissionError, OverflowError, ValueError):
+        return False
+    try:
+        os.unlink(os.path.join(folder, name))
+        return True
+    except OSError:
+        return False
+
+
+def write_atomic(path: Path, data: bytes, *, expected: bytes | None = None) -> None:
+    """Replace ``path``'s content with ``data`` atomically, keeping its permission bits.
+
+    A file without any write bit is refused (judged by the mode, not ``os.access``: root may
+    write anything). With ``expected`` (the bytes the fix was computed from), a file whose
+    content changed meanwhile is not overwritten. A SIGKILL at any point leaves the file with
+    its old or its new content; the temp file it may leave is removed by the next run's
+    discovery (:func:`remove_stale_temp`)."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         mode = None
+    if mode is not None and not mode & 0o222:
+        raise FileError(f"read-only (mode {mode:03o}): fix not written")
     try:
-        fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=".mcore-fix.tmp")
+        fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
     except OSError as e:
         raise FileError(f"cannot write: {e.strerror or e}") from None
     try:
@@ -103,6 +162,14 @@ def write_atomic(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         if mode is not None:
             os.chmod(tmp, mode)
+        if expected is not None:
+            try:
+                now = path.read_bytes()
+            except OSError:
+                now = None
+            if now != expected:
+                os.unlink(tmp)
+                raise FileError("changed on disk since it was read; fix not written (run again)")
         os.replace(tmp, path)
     except OSError as e:
         try:
@@ -278,6 +345,7 @@ def discover(paths: Iterable[Path], matcher: Matcher) -> Iterator[tuple[Path, bo
     """(file, explicitly named) for every Python file under ``paths``, sorted per folder.
     Missing paths raise FileError."""
     seen: set[str] = set()
+    cleaned: set[str] = set()
     for p in paths:
         if not p.exists() and not p.is_symlink():
             raise FileError(f"{p}: no such file or directory")
@@ -293,9 +361,23 @@ def discover(paths: Iterable[Path], matcher: Matcher) -> Iterator[tuple[Path, bo
             abspath = os.path.realpath(p)
             if matcher.excluded(abspath, False):
                 continue
+            parent = os.path.dirname(os.path.abspath(p))
+            if parent not in cleaned:  # temp files a killed run left next to named files
+                cleaned.add(parent)
+                _remove_stale_temps(parent)
             if abspath not in seen:
                 seen.add(abspath)
                 yield p, True
+
+
+def _remove_stale_temps(folder: str) -> None:
+    try:
+        with os.scandir(folder) as it:
+            names = [e.name for e in it if e.name.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return
+    for name in names:
+        remove_stale_temp(folder, name)
 
 
 def _walk(top: Path, abs_top: str, matcher: Matcher) -> Iterator[tuple[Path, str]]:
@@ -314,10 +396,15 @@ def _walk(top: Path, abs_top: str, matcher: Matcher) -> Iterator[tuple[Path, str
         subdirs = []
         for e in entries:
             abspath = folder + os.sep + e.name
+            if e.name.endswith(TEMP_SUFFIX):
+                remove_stale_temp(folder, e.name)
+                continue
             try:
                 is_dir = e.is_dir()
-            except OSError:
-                continue
+            except OSError:  # e.g. a symlink loop: a .py one is yielded so that reading names it
+                is_dir = False
+            if is_dir and e.name.endswith(PYTHON_SUFFIXES) and not e.is_symlink():
+                is_dir = False  # a folder named like a module is not source: reading reports it
             if is_dir:
                 if e.is_symlink() or matcher.excluded(abspath, True) or matcher.gitignored(abspath, True, chain):
                     continue

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 from .cache import Cache, content_key
 from .engine import ParseError, RuleCrash, check_source
-from .files import FileError, Matcher, decode, discover, write_atomic
+from .files import FileError, Matcher, decode, discover, read_file_bytes, write_atomic
 from .findings import FileProblem, Finding
 from .fix.loop import applicable, fix_source
 from .rules.registry import rule_by_code
@@ -145,9 +145,12 @@ def _process(task: _Task) -> FileOutcome:
                 fromfile=f"a/{task.display}", tofile=f"b/{task.display}"))
         if task.write and task.path is not None:
             try:
-                write_atomic(Path(task.path), src.encode(result.text))
-            except FileError as e:
+                write_atomic(Path(task.path), src.encode(result.text), expected=task.data)
+            except FileError as e:  # not written (read-only, changed meanwhile): nothing was fixed
                 out.problem = FileProblem(task.display, str(e))
+                out.fixed, out.fixed_text = [], None
+                out.findings = check_source(src.text, task.display, rules, target, module=task.module,
+                                            is_package=task.is_package)
             except UnicodeEncodeError as e:
                 out.problem = FileProblem(task.display, f"fixed text cannot be encoded as {src.encoding}: {e.reason}")
     return out
@@ -179,9 +182,9 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
     for path, _explicit in files:
         display = _display(path)
         try:
-            data, _ = path.read_bytes(), None
-        except OSError as e:
-            result.outcomes.append(FileOutcome(display, problem=FileProblem(display, f"cannot read: {e.strerror or e}")))
+            data = read_file_bytes(path)
+        except FileError as e:
+            result.outcomes.append(FileOutcome(display, problem=FileProblem(display, str(e))))
             continue
         module, is_pkg = module_name_for(path)
         codes = tuple(settings.codes_for(path))
