@@ -317,8 +317,46 @@ def is_pipeline_last_stage(ignore_virtual: bool | None = None, vp_stage: int | N
     return _stage(False, ignore_virtual, vp_stage, pp_group, pg_collection)
 
 
+def is_rank_in_embedding_group(ignore_virtual: bool | None = None, vp_stage: int | None = None,
+                               *, embd_group: Any = None, pp_group: Any = None,
+                               pg_collection: Any = None) -> bool:
+    """True when this rank holds a copy of the (tied) word embedding, with the 0.13+ meaning on
+    every release (``ignore_virtual=True`` unless passed; 0.13.0 flipped the default).
+
+    With ``ignore_virtual=False`` and virtual pipelining, the first member only counts on the
+    first model chunk and the last member only on the last chunk (``vp_stage``, or the global
+    virtual rank when not given), as upstream computes it. The group: ``embd_group=``, else
+    ``pg_collection.embd``, else megatron's; a group without this rank answers False.
+    Answered from the group itself, not upstream's ``_EMBEDDING_GLOBAL_RANKS``: no release
+    (0.9.0-0.17.1) resets that list in ``destroy_model_parallel``, so after re-initialising
+    with another layout upstream can answer True on a middle stage (seen on 0.9.0 and 0.12.3).
+    Single process: True (one stage holds both embeddings).
+    """
+    iv = True if ignore_virtual is None else bool(ignore_virtual)
+    if not dist_ready():
+        return True
+    if _explicit_or_collection("embd", embd_group, pg_collection):
+        group = embd_group if embd_group is not None else getattr(pg_collection, "embd")
+    else:
+        group = global_group("embd")  # None on ranks outside every embedding group
+    from mcore_compat._dist import torch_dist
+
+    ranks = group_ranks(group) or []
+    me = torch_dist().get_rank()  # type: ignore[union-attr]
+    if me not in ranks:
+        return False
+    if iv:
+        return True
+    if me == ranks[0]:
+        return _stage(True, False, vp_stage, pp_group, pg_collection)
+    if me == ranks[-1]:
+        return _stage(False, False, vp_stage, pp_group, pg_collection)
+    return True
+
+
 WRAPPED["is_pipeline_first_stage"] = is_pipeline_first_stage
 WRAPPED["is_pipeline_last_stage"] = is_pipeline_last_stage
+WRAPPED["is_rank_in_embedding_group"] = is_rank_in_embedding_group
 
 
 # ----------------------------------------------------------------------------- removed names

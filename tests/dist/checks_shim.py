@@ -452,3 +452,29 @@ def check_expert_groups_match_rank_layout(ctx: Context) -> None:
         ctx.expect_equal(_ranks(ctx, getattr(g, field)),
                          list(model.group_of(token, ctx.rank, expert=True)),
                          f"{field} members vs RankLayout expert {token!r}")
+
+
+def check_embedding_group_predicate(ctx: Context) -> None:
+    """is_rank_in_embedding_group: 0.13+ meaning everywhere (ignore_virtual=True unless passed),
+    equal to upstream with ignore_virtual explicit, and the virtual-chunk rule with vp_stage."""
+    from mcore_compat import parallel_state as shim
+
+    ps, lay, r = ctx.ps, ctx.layout, ctx.rank
+    ranks = _ranks(ctx, ps._EMBEDDING_GROUP) or []
+    ctx.expect_equal(shim.is_rank_in_embedding_group(), r in ranks, "is_rank_in_embedding_group()")
+    if ps._EMBEDDING_GLOBAL_RANKS == ranks or r in ranks:  # upstream's list is not stale
+        ctx.expect_equal(shim.is_rank_in_embedding_group(),
+                         ps.is_rank_in_embedding_group(ignore_virtual=True), "vs upstream(True)")
+    quad = _groups(ctx)["quad"]
+    ctx.expect_equal(shim.is_rank_in_embedding_group(embd_group=quad), True, "embd_group=quad")
+    if lay.vpp is None:
+        return
+    pp_rank = ps.get_pipeline_model_parallel_rank()
+    for k in range(lay.vpp):
+        want = r in ranks and ((r != ranks[0] or (pp_rank == 0 and k == 0))
+                               and (r != ranks[-1] or (pp_rank == lay.pp - 1 and k == lay.vpp - 1)))
+        ctx.expect_equal(shim.is_rank_in_embedding_group(False, k), want,
+                         f"is_rank_in_embedding_group(False, vp_stage={k})")
+        if ctx.at_least("0.13"):
+            ctx.expect_equal(ps.is_rank_in_embedding_group(ignore_virtual=False, vp_stage=k), want,
+                             f"upstream is_rank_in_embedding_group(False, vp_stage={k})")
