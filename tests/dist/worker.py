@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             mod = _import_checks(module)
             checks.append((module, name, getattr(mod, name)))
         except Exception as exc:  # noqa: BLE001 - reported against every rank/layout
-            msg = f"import of tests/dist/{module}.py failed: {_short_tb(exc)}"
+            msg = f"import of {harness.CHECKS_DIR / module}.py failed: {_short_tb(exc)}"
             errors.append(msg)
             checks.append((module, name, msg))
     import_s = time.monotonic() - t0
