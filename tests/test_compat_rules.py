@@ -309,3 +309,23 @@ def test_mc505_incompatibility_reasons():
     assert incompatibility(t, [["self", "pk", None, None], ["x", "pk", None, None], ["flag", "pk", "False", None],
                                ["scale", "ko", "1.0", None], ["extra", "ko", None, None]], True) == \
         "the replacement requires `extra`, which callers of the original need not pass"
+
+
+def test_mc503_a_move_the_facts_do_not_list_is_found_in_the_index():
+    """`convert_schedule_table_to_order` left pipeline_parallel.schedules (0.12.3) for
+    transformer.cuda_graphs with the same signature; no facts row: the index tells."""
+    from mcore_compat import facts
+
+    old = "megatron.core.pipeline_parallel.schedules.convert_schedule_table_to_order"
+    assert facts.symbol_candidates(old) == [old]
+    code = """
+        try:
+            from megatron.core.pipeline_parallel.schedules import convert_schedule_table_to_order
+        except ImportError:
+            convert_schedule_table_to_order = None
+    """
+    assert _check(code, "MC503", "0.12.3") == []
+    (f,) = _check(code, "MC503", "0.16.1")
+    assert f.extra["moved_to"] == ["megatron.core.transformer.cuda_graphs.convert_schedule_table_to_order"]
+    assert "from megatron.core.transformer.cuda_graphs import convert_schedule_table_to_order" in \
+        _fix(code, "MC503", "0.16.1", unsafe=True)
