@@ -98,16 +98,15 @@ def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version,
             out.write(o.diff)
         elif check:
             pass
-        else:
-            text = o.fixed_text if o.fixed_text is not None else (stdin or b"").decode("utf-8", "replace")
-            if o.fixed_text is None:
-                from .files import decode
-
-                try:
-                    text = decode(stdin or b"").text
-                except FileError:
-                    text = ""
-            out.write(text)
+        elif o.fixed_text is not None:
+            out.write(o.fixed_text)
+        else:  # nothing fixed (or not decodable): echo the input unchanged, as ruff does
+            out.flush()
+            if hasattr(out, "buffer"):
+                out.buffer.write(stdin or b"")
+                out.buffer.flush()
+            else:
+                out.write((stdin or b"").decode("utf-8", "replace"))
         would_change = bool(o.fixed) and (diff or check)
         err.write(render("text", findings, fixed=result.fixed, fix_mode=True, unsafe_fixes=unsafe_fixes))
     elif fix and diff:

@@ -328,6 +328,8 @@ def test_stdin_lint_and_fix(proj):
     r = fix("-", "--stdin-filename", "trainer.py", input=BAD)
     assert r.exit_code == 0 and r.stdout == GOOD
     assert "2 fixed" in r.stderr
+    r = fix("-", input=CLEAN)
+    assert r.exit_code == 0 and r.stdout == CLEAN  # nothing to fix: the input comes back unchanged
     r = fix("-", "--diff", input=BAD)
     assert r.exit_code == 1 and r.stdout.startswith("--- a/-\n+++ b/-\n")
     write(proj / "pyproject.toml", '[tool.mcore-compat]\nper-file-ignores = { "tests/*" = ["MC101"] }\n')
