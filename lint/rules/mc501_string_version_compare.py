@@ -25,7 +25,6 @@ DISTRIBUTION_CALLS = frozenset({
     "pkg_resources.get_distribution", "importlib.metadata.distribution", "importlib_metadata.distribution",
 })
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-_OPS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
 def _names_megatron_core(call: ast.Call) -> bool:
@@ -192,44 +191,41 @@ class StringVersionCompare(Rule):
 
     def check(self, ctx: Context) -> None:
         model = ctx.model
-        compares: dict[int, tuple[ast.Compare, set[int], str]] = {}
-        variables: list[tuple[str, ast.AST, str]] = []  # (name, scope node, described source)
-        for expr, described in self._version_values(ctx):
+        compares: dict[int, tuple[ast.Compare, set[int]]] = {}  # the Compare, ids of version operands
+        variables: list[tuple[str, ast.AST]] = []  # (name, scope node) of variables holding the version
+        for expr in self._version_values(ctx):
             parent = model.parent(expr)
             if isinstance(parent, ast.Compare):
-                entry = compares.setdefault(id(parent), (parent, set(), described))
-                entry[1].add(id(expr))
+                compares.setdefault(id(parent), (parent, set()))[1].add(id(expr))
             elif isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is expr:
                 targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
                 if len(targets) == 1 and isinstance(targets[0], ast.Name):
-                    variables.append((targets[0].id, model.scope_of(parent).node, described))
-            elif isinstance(parent, ast.alias):
-                pass
+                    variables.append((targets[0].id, model.scope_of(parent).node))
         for binding in model.imports:  # `from megatron.core.package_info import __version__ as v`
             if binding.qualname in VERSION_ATTRS and binding.imported:
-                variables.append((binding.name, model.scope_of(binding.stmt).node, binding.qualname))
-        for name, scope, described in variables:
+                variables.append((binding.name, model.scope_of(binding.stmt).node))
+        for name, scope in variables:
             for cmp, operand in self._compares_of_variable(scope, name):
-                entry = compares.setdefault(id(cmp), (cmp, set(), name))
-                entry[1].add(id(operand))
-        for cmp, version_ids, described in sorted(compares.values(), key=lambda e: (e[0].lineno, e[0].col_offset)):
+                compares.setdefault(id(cmp), (cmp, set()))[1].add(id(operand))
+        for cmp, version_ids in sorted(compares.values(), key=lambda e: (e[0].lineno, e[0].col_offset)):
             self._report(ctx, cmp, version_ids)
 
     # -- where the version comes from ---------------------------------------------------
     def _version_values(self, ctx: Context):
+        """Expressions whose value is megatron-core's version string."""
         model = ctx.model
         for ref in model.references:
             if ref.ctx != "load":
                 continue
             q = ref.qualname
             if q in VERSION_ATTRS:
-                yield ref.node, q
+                yield ref.node
             elif q in VERSION_CALLS and ref.call is not None and _names_megatron_core(ref.call):
-                yield ref.call, model.segment(ref.call)
+                yield ref.call
             elif q in DISTRIBUTION_CALLS and ref.call is not None and _names_megatron_core(ref.call):
                 attr = model.parent(ref.call)
                 if isinstance(attr, ast.Attribute) and attr.value is ref.call and attr.attr == "version":
-                    yield attr, model.segment(attr)
+                    yield attr
 
     @staticmethod
     def _compares_of_variable(scope: ast.AST, name: str):

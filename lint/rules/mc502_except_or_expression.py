@@ -84,7 +84,8 @@ def _imports_megatron(ctx: Context, try_node: ast.Try) -> str | None:
     model = ctx.model
     for b in model.imports:
         q = b.qualname
-        if q is None or not (q == ROOT or q.startswith(ROOT + ".") or (b.module or "").startswith(ROOT)):
+        module = b.module or ""
+        if q is None or not (q == ROOT or q.startswith(ROOT + ".") or module == ROOT or module.startswith(ROOT + ".")):
             continue
         tries = [br for br in model.branch_of(b.stmt) if isinstance(br.node, _TRY_TYPES)]
         if tries and tries[-1].node is try_node and tries[-1].part == "body":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import re
 
+from ..findings import Location
 from .base import Applicability, Context, Invalid, Rule, Valid
 from .mc502_except_or_expression import _TRY_TYPES
 
@@ -324,8 +325,6 @@ class SilentImportFallback(Rule):
                 return None
             start, _ = model.location(stmt)
             col = start.column + m.start(1)
-            from ..findings import Location
-
             edits = [ctx.replace_range(Location(start.row, col), Location(start.row, col + len(m.group(1))), module)]
             if alias_text != model.segment(b.node):
                 edits.append(ctx.replace(b.node, alias_text))

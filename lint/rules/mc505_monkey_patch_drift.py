@@ -32,7 +32,7 @@ def params_of(args: ast.arguments, segment) -> list[Param]:
         out.append([a.arg, kind, segment(defaults[i]) if defaults[i] is not None else None, None])
     if args.vararg is not None:
         out.append([args.vararg.arg, "va", None, None])
-    for a, d in zip(args.kwonlyargs, args.kw_defaults):
+    for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True):
         out.append([a.arg, "ko", segment(d) if d is not None else None, None])
     if args.kwarg is not None:
         out.append([args.kwarg.arg, "vk", None, None])

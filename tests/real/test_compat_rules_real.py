@@ -127,7 +127,8 @@ def test_mc503_unsafe_fix_on_nemo_megatron_parallel():
 def test_mc501_on_bridge_packed_seq_utils_with_a_string_compare():
     """bridge compares `PkgVersion(megatron.core.__version__)`; written as strings, the gate
     is wrong for 0.9.x and the fix restores the Version compare with bridge's own alias."""
-    text, name, module, is_pkg = _real_file("megatron-bridge-0.6.2", "megatron/bridge/training/utils/packed_seq_utils.py")
+    inside = "megatron/bridge/training/utils/packed_seq_utils.py"
+    text, name, module, is_pkg = _real_file("megatron-bridge-0.6.2", inside)
     rule = [rule_by_code("MC501")]
     assert check_source(text, name, rule, Target(), module=module, is_package=is_pkg) == []
     good_assign = "mcore_version = PkgVersion(megatron.core.__version__)"
