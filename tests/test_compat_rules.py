@@ -65,6 +65,19 @@ def test_mc501_leaves_other_comparisons_alone(expr):
     assert _check(code, "MC501") == []
 
 
+def test_mc501_parsed_variable_compared_with_a_string():
+    code = """
+        import megatron.core
+        from packaging.version import Version as V
+        mcore = V(megatron.core.__version__)
+        if mcore >= "0.13" and mcore < V("0.15"):
+            pass
+    """
+    (f,) = _check(code, "MC501")
+    assert "raises TypeError" in f.message and f.location.row == 4
+    assert 'if mcore >= V("0.13") and mcore < V("0.15"):' in _fix(code, "MC501")
+
+
 def test_mc501_variable_rebound_elsewhere_is_not_trusted():
     code = """
         import megatron.core

@@ -24,6 +24,11 @@ VERSION_CALLS = frozenset({"importlib.metadata.version", "importlib_metadata.ver
 DISTRIBUTION_CALLS = frozenset({
     "pkg_resources.get_distribution", "importlib.metadata.distribution", "importlib_metadata.distribution",
 })
+#: Calls that parse a version string into a ``packaging`` Version (which refuses to compare
+#: with a ``str``: ``Version("0.9") >= "0.13"`` raises TypeError in every packaging release).
+VERSION_PARSERS = frozenset({
+    "packaging.version.Version", "packaging.version.parse", "pkg_resources.parse_version",
+})
 _ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
@@ -45,12 +50,15 @@ class StringVersionCompare(Rule):
     string literal: `megatron.core.__version__ >= "0.14"`, `package_info.__version__`,
     `importlib.metadata.version("megatron-core")`,
     `pkg_resources.get_distribution("megatron-core").version`, or a variable assigned from one
-    of them (`mcore_version = megatron.core.__version__` ... `mcore_version < "0.13"`).
+    of them (`mcore_version = megatron.core.__version__` ... `mcore_version < "0.13"`). Also
+    flags the half-done fix, a parsed version compared with a string
+    (`version.parse(megatron.core.__version__) >= "0.13.0rc0"`).
 
     ## Why is this bad?
     Strings compare character by character: `"0.9.0" >= "0.14"` is `True` and
     `"0.10.0" >= "0.9"` is `False`, so the gate picks the wrong branch on exactly the releases
-    it was written for; release candidates (`"0.14.0rc0"`) sort after the final release.
+    it was written for; release candidates (`"0.14.0rc0"`) sort after the final release. A
+    `packaging` `Version` compared with a `str` raises `TypeError` the first time it runs.
 
     ## Example
     ```python
@@ -73,7 +81,8 @@ class StringVersionCompare(Rule):
     ## Fix safety
     Safe: both sides are wrapped in `packaging.version.Version` (imported when needed, reusing
     an existing import of it), which orders releases as PEP 440 does; `packaging` is a
-    dependency of pip and of megatron-core itself. Equality comparisons are not flagged.
+    dependency of pip and of megatron-core itself. Where the version is already parsed, only
+    the string is, with the same parser. Equality comparisons are not flagged.
     """
 
     code = "MC501"
@@ -81,7 +90,7 @@ class StringVersionCompare(Rule):
     message = "megatron-core version `{version}` compared with the string {literal}: {why}"
     fix = Applicability.SAFE
     releases = ""
-    roots = ("megatron", "importlib", "importlib_metadata", "pkg_resources")
+    roots = ("megatron", "importlib", "importlib_metadata", "pkg_resources", "packaging")
 
     VALID = [
         Valid("""
@@ -169,6 +178,21 @@ class StringVersionCompare(Rule):
         Invalid(
             """
             import megatron.core
+            from packaging import version
+
+            NEW_ROPE = version.parse(megatron.core.__version__) >= "0.13.0rc0"
+            """,
+            message="a packaging `Version` compared with a `str` raises TypeError",
+            fixed="""
+            import megatron.core
+            from packaging import version
+
+            NEW_ROPE = version.parse(megatron.core.__version__) >= version.parse("0.13.0rc0")
+            """,
+        ),
+        Invalid(
+            """
+            import megatron.core
             Version = "unrelated"
 
             def gate():
@@ -191,24 +215,36 @@ class StringVersionCompare(Rule):
 
     def check(self, ctx: Context) -> None:
         model = ctx.model
-        compares: dict[int, tuple[ast.Compare, set[int]]] = {}  # the Compare, ids of version operands
-        variables: list[tuple[str, ast.AST]] = []  # (name, scope node) of variables holding the version
-        for expr in self._version_values(ctx):
+        # the Compare, and its version operands: id -> the parser call's function text when parsed
+        compares: dict[int, tuple[ast.Compare, dict[int, str | None]]] = {}
+        variables: list[tuple[str, ast.AST, str | None]] = []  # (name, scope node, parser text)
+        for raw in self._version_values(ctx):
+            expr, parser = self._parsed(model, raw)
             parent = model.parent(expr)
             if isinstance(parent, ast.Compare):
-                compares.setdefault(id(parent), (parent, set()))[1].add(id(expr))
+                compares.setdefault(id(parent), (parent, {}))[1][id(expr)] = parser
             elif isinstance(parent, (ast.Assign, ast.AnnAssign)) and parent.value is expr:
                 targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
                 if len(targets) == 1 and isinstance(targets[0], ast.Name):
-                    variables.append((targets[0].id, model.scope_of(parent).node))
+                    variables.append((targets[0].id, model.scope_of(parent).node, parser))
         for binding in model.imports:  # `from megatron.core.package_info import __version__ as v`
             if binding.qualname in VERSION_ATTRS and binding.imported:
-                variables.append((binding.name, model.scope_of(binding.stmt).node))
-        for name, scope in variables:
+                variables.append((binding.name, model.scope_of(binding.stmt).node, None))
+        for name, scope, parser in variables:
             for cmp, operand in self._compares_of_variable(scope, name):
-                compares.setdefault(id(cmp), (cmp, set()))[1].add(id(operand))
-        for cmp, version_ids in sorted(compares.values(), key=lambda e: (e[0].lineno, e[0].col_offset)):
-            self._report(ctx, cmp, version_ids)
+                compares.setdefault(id(cmp), (cmp, {}))[1][id(operand)] = parser
+        for cmp, versions in sorted(compares.values(), key=lambda e: (e[0].lineno, e[0].col_offset)):
+            self._report(ctx, cmp, versions)
+
+    @staticmethod
+    def _parsed(model, expr: ast.expr) -> tuple[ast.expr, str | None]:
+        """``Version(expr)`` / ``version.parse(expr)`` around ``expr``: (the call, the text of
+        its function); else (expr, None)."""
+        call = model.parent(expr)
+        if (isinstance(call, ast.Call) and len(call.args) == 1 and call.args[0] is expr and not call.keywords
+                and model.qualname_of(call.func) in VERSION_PARSERS):
+            return call, model.segment(call.func)
+        return expr, None
 
     # -- where the version comes from ---------------------------------------------------
     def _version_values(self, ctx: Context):
@@ -247,21 +283,26 @@ class StringVersionCompare(Rule):
         return found
 
     # -- the finding and its fix ---------------------------------------------------------
-    def _report(self, ctx: Context, cmp: ast.Compare, version_ids: set[int]) -> None:
+    def _report(self, ctx: Context, cmp: ast.Compare, versions: dict[int, str | None]) -> None:
         model = ctx.model
         if not all(isinstance(op, _ORDERING) for op in cmp.ops):
             return
         operands = [cmp.left, *cmp.comparators]
         literals = [o for o in operands if _is_str(o)]
-        versions = [o for o in operands if id(o) in version_ids]
-        if not literals or not versions:
+        found = [o for o in operands if id(o) in versions]
+        if not literals or not found:
             return
-        version_text = model.segment(versions[0])
+        version_text = model.segment(found[0])
         literal = model.segment(literals[0])
-        why = _why(literals[0].value)
-        wrap, imports = self._version_name(ctx)
+        parsers = [versions[id(o)] for o in found if versions[id(o)]]
+        if parsers:
+            why = "a packaging `Version` compared with a `str` raises TypeError"
+            wrap, imports = parsers[0], []
+        else:
+            why = _why(literals[0].value)
+            wrap, imports = self._version_name(ctx)
         edits = [ctx.replace(o, f"{wrap}({model.segment(o)})") for o in operands
-                 if id(o) in version_ids or _is_str(o)]
+                 if (id(o) in versions and not versions[id(o)]) or _is_str(o)]
         fix = ctx.fix(f"Compare `{wrap}` objects", edits, imports)
         ctx.report(cmp, fix=fix, version=version_text, literal=literal, why=why)
 

@@ -142,6 +142,12 @@ def test_mc501_on_bridge_packed_seq_utils_with_a_string_compare():
     fixed = fix_source(bad, name, rule, Target(), module=module, is_package=is_pkg)
     assert 'if PkgVersion(mcore_version) < PkgVersion("0.18.0") or' in fixed.text
     assert fixed.text.count("from packaging.version import") == 1  # reused bridge's import
+    # half done: the version parsed, the bound a string -> TypeError on every release
+    half = text.replace(good_compare, 'if mcore_version < "0.18.0" or')
+    (g,) = check_source(half, name, rule, Target(), module=module, is_package=is_pkg)
+    assert "raises TypeError" in g.message
+    assert 'if mcore_version < PkgVersion("0.18.0") or' in fix_source(
+        half, name, rule, Target(), module=module, is_package=is_pkg).text
 
 
 def test_mc505_on_nemo_te_kwargs_patch_with_a_drifted_replacement():
