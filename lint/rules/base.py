@@ -18,8 +18,12 @@ Class attributes (checked by the registry and ``tests/test_rule_examples.py``):
 ``releases``        PEP 440 specifier string of the megatron-core releases it applies to
                     (``">=0.5"``; "" = all). The rule only runs when the target overlaps it.
 ``default_enabled`` False for noisy/opinionated rules (selected explicitly or by ``ALL``).
-``roots``           top-level packages whose names the rule needs resolved; default
-                    ("megatron",). Add e.g. "mcore_compat" if the rule looks at shim uses.
+``roots``           packages whose names the rule needs resolved; default ("megatron",).
+                    Add e.g. "mcore_compat" if the rule looks at shim uses. Prefer a dotted
+                    root ("torch.distributed", not "torch"): then ``import torch`` is tracked
+                    but only lines mentioning ``torch.distributed`` are visited, and only
+                    ``torch.distributed...`` references are recorded (much cheaper on
+                    megatron code, where ``torch`` is on most lines).
 docstring           Markdown with the sections ``## What it does``, ``## Why is this bad?``,
                     ``## Example`` and ``## Fix safety`` (ruff's headings). ``mcore-lint explain``
                     and ``tools/gen_rule_docs.py`` (README) render it.
