@@ -206,6 +206,23 @@ class ExceptOrExpression(Rule):
             import megatron.core
             try:
                 run()
+            except (OSError, ImportError or ModuleNotFoundError) as exc:
+                pass
+            """,
+            message="catches only `ImportError`, never `ModuleNotFoundError`",
+            fixed="""
+            import megatron.core
+            try:
+                run()
+            except (OSError, ImportError, ModuleNotFoundError) as exc:
+                pass
+            """,
+        ),
+        Invalid(
+            """
+            import megatron.core
+            try:
+                run()
             except ValueError and TypeError or KeyError:
                 pass
             """,
@@ -241,9 +258,13 @@ class ExceptOrExpression(Rule):
                     if imported is not None:
                         self._bare(ctx, h, imported)
                 elif isinstance(h.type, ast.BoolOp):
-                    self._boolop(ctx, h.type)
+                    self._boolop(ctx, h.type, in_tuple=False)
+                elif isinstance(h.type, ast.Tuple):  # `except (A or B, C):`
+                    for elt in h.type.elts:
+                        if isinstance(elt, ast.BoolOp):
+                            self._boolop(ctx, elt, in_tuple=True)
 
-    def _boolop(self, ctx: Context, expr: ast.BoolOp) -> None:
+    def _boolop(self, ctx: Context, expr: ast.BoolOp, in_tuple: bool) -> None:
         model = ctx.model
         ops = _operands(expr)
         if not all(_is_exception_class_name(o) for o in ops):
@@ -255,11 +276,12 @@ class ExceptOrExpression(Rule):
         src = model.source
         before = src[:model.offset(start)].rstrip()
         after = src[model.offset(end):].lstrip()
-        wrapped = before.endswith("(") and after.startswith(")")
+        wrapped = in_tuple or (before.endswith("(") and after.startswith(")"))
         text = tuple_text if wrapped else f"({tuple_text})"
         fix = ctx.fix(f"Catch the tuple `({tuple_text})`", [ctx.replace(expr, text)])
+        clause = f"{model.segment(expr)}` in `except (...)" if in_tuple else f"except {model.segment(expr)}:"
         ctx.report(expr, fix=fix, caught=model.segment(caught),
-                   text=f"`except {model.segment(expr)}:` catches only `{model.segment(caught)}`, "
+                   text=f"`{clause}` catches only `{model.segment(caught)}`, "
                         f"never {others}: the expression is evaluated to one class; use a tuple")
 
     def _bare(self, ctx: Context, handler: ast.ExceptHandler, imported: str) -> None:
