@@ -78,9 +78,15 @@ def _explicit_or_collection(field: str, explicit: Any, pg_collection: Any) -> bo
         pg_collection is not None and getattr(pg_collection, field, None) is not None)
 
 
+#: Upstream keywords that pick *which* group a getter answers for (so they conflict with an
+#: explicit group); others (check_initialized) do not.
+_SELECTING = {"partial_data_parallel", "partial_expert_data_parallel", "independent_all_gather",
+              "with_gtp_remat", "tp_only_amax_red"}
+
+
 def _reject_extra_with_group(name: str, group_kw: str, extra: dict[str, Any]) -> None:
     odd = {k: v for k, v in extra.items()
-           if k != "with_context_parallel" and KEYWORD_DEFAULTS.get(k, object()) != v}
+           if k in _SELECTING and KEYWORD_DEFAULTS.get(k, object()) != v}
     if odd:
         raise TypeError(f"{name}(): {group_kw} (or its pg_collection field) selects the group, "
                         f"so {', '.join(f'{k}={v!r}' for k, v in odd.items())} cannot also "
@@ -111,6 +117,12 @@ def answer(name: str, field: str, op: str, explicit: Any = None, pg_collection: 
     if _explicit_or_collection(field, explicit, pg_collection):
         _reject_extra_with_group(name, group_kw or f"{field}_group", upstream_kwargs)
         return from_group(resolve_field(field, explicit, pg_collection))
+    if upstream_kwargs.get("check_initialized") is False:
+        # upstream's own "None when not initialised" (0.13+ for most group getters)
+        ps = upstream_ps()
+        fn = getattr(ps, name, None) if ps is not None else None
+        if fn is not None:
+            return call_upstream(fn, f"{QUAL}.{name}", upstream_kwargs)
     ps = require_megatron(FIELD_NAMES[field])
     fn = getattr(ps, name, None)
     if fn is not None:
@@ -336,7 +348,7 @@ def is_rank_in_embedding_group(ignore_virtual: bool | None = None, vp_stage: int
     if not dist_ready():
         return True
     if _explicit_or_collection("embd", embd_group, pg_collection):
-        group = embd_group if embd_group is not None else getattr(pg_collection, "embd")
+        group = embd_group if embd_group is not None else pg_collection.embd
     else:
         group = global_group("embd")  # None on ranks outside every embedding group
     from mcore_compat._dist import torch_dist

@@ -428,6 +428,12 @@ def check_not_initialized_error(ctx: Context) -> None:
                 ctx.expect(word in str(exc), f"{label}: message lacks {word!r}: {exc}")
         ctx.expect_equal(shim.get_tensor_model_parallel_rank(tp_group=quad), ctx.rank % 4,
                          "explicit group without megatron init")
+        if ctx.at_least("0.13"):  # upstream's check_initialized=False: None, not an error
+            ctx.expect_equal(shim.get_pipeline_model_parallel_group(check_initialized=False),
+                             None, "get_pipeline_model_parallel_group(check_initialized=False)")
+        ctx.expect_equal(_ranks(ctx, shim.get_tensor_model_parallel_group(
+            tp_group=quad, check_initialized=False)), _ranks(ctx, quad),
+            "tp_group= with check_initialized=False")
         g = mc.resolve_groups(tp_group=quad, pp_group=pair, cp_group=pair, dp_group=quad,
                               dp_cp_group=quad, ep_group=pair, expt_tp_group=pair,
                               expt_dp_group=quad)
