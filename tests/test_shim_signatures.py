@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -131,3 +132,32 @@ def test_stage_predicates_take_ignore_virtual_and_vp_stage(ps_static, fn_name):
     release, ps = ps_static
     bound = getattr(ps, fn_name)(ignore_virtual=False, vp_stage=1)
     assert bound == {"ignore_virtual": False, "vp_stage": 1}
+
+
+def _names(release: str) -> set[str]:
+    from tools.downloads import megatron_core
+
+    src = (megatron_core(release) / "megatron/core/parallel_state.py").read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # megatron's own invalid escapes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        tree = ast.parse(src)
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+@pytest.mark.real
+def test_wrapped_removed_and_added_names_are_real_megatron_names():
+    """A typo in a wrapped name would silently answer from a group forever: every name the
+    drop-in defines exists in a real release, removed ones are gone from the newest, and the
+    0.9.0 names the added aliases fall back to exist in 0.9.0."""
+    from mcore_compat import parallel_state as shim
+
+    new, old = _names("0.19.2"), _names("0.9.0") | _names("0.13.1") | _names("0.16.1")
+    missing = sorted(n for n in shim.WRAPPED if n not in new | old)
+    assert missing == [], missing
+    assert sorted(n for n in shim.REMOVED if n in new) == []
+    assert sorted(n for n in shim.REMOVED if n not in old) == []
+    assert all(old_name in _names("0.9.0") for old_name, _ in shim.ADDED_ALIASES.values())
+    added = {n for n, _f, _o, _d in shim._SIMPLE} - _names("0.9.0")
+    assert added >= {"get_expert_data_parallel_group", "get_expert_tensor_parallel_rank",
+                     "get_model_parallel_src_rank"}, added
