@@ -12,6 +12,7 @@ Exit 0 when every row was measured (targets missed are reported, not failures), 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -36,12 +37,13 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def profile_cold(corpus_dir: Path, out: Path) -> Path:
-    """pyinstrument text profile of ``mcore-lint --no-cache --jobs 1`` over ``corpus_dir``."""
-    lint = Path(sys.executable).parent / "mcore-lint"
-    cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), str(lint),
+def profile_cold(snap: Path, corpus_dir: Path, out: Path) -> Path:
+    """pyinstrument text profile of ``mcore-lint --no-cache --jobs 1`` (the benchmarked
+    snapshot) over ``corpus_dir``."""
+    cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out), str(snap / "mcore-lint.py"),
            "--no-cache", "--jobs", "1", "--select", "ALL", "--exit-zero", str(corpus_dir)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=corpus_dir.parent)
+    env = dict(os.environ, PYTHONPATH=str(snap))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=corpus_dir.parent, env=env)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"profiling failed (exit {proc.returncode}): {proc.stderr.strip()[-800:]}")
     return out
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 sample = work / "profile" / "corpus"
                 stats = copy_tree(sample, BENCH_PARTS, stride=PROFILE_STRIDE)
-                out = profile_cold(sample, args.out / "profile-cold.txt")
+                out = profile_cold(work / "snapshot", sample, args.out / "profile-cold.txt")
                 res.facts["profile"] = (f"{out} (mcore-lint --no-cache --jobs 1 --select ALL on 1-in-"
                                         f"{PROFILE_STRIDE} files: {sum(s.files for s in stats)} files, "
                                         f"{sum(s.lines for s in stats):,} lines)")

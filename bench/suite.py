@@ -11,6 +11,12 @@ with ``--quick``) where torchfix and Fixit run (they take minutes on the whole c
 ``ast.parse`` and cold ``mcore-lint`` on the very same files so their ratios compare like with
 like. torchfix and Fixit get no warm-up run (their time is all CPU in libcst; a warm-up would only
 add minutes), so their memory is sampled in their first timed run.
+
+``mcore-lint``/``mcore-fix`` run from a snapshot of ``lint/`` and ``mcore_compat/`` copied into
+the working folder at the start (launched with ``PYTHONPATH`` = the snapshot, ahead of the
+editable install): the cache key includes the linter's own source files, so an engineer editing
+``lint/`` during a half-hour run would otherwise turn the warm rows cold, and the rows would
+measure different linters. The commit and any uncommitted changes are recorded.
 """
 
 from __future__ import annotations
@@ -95,20 +101,38 @@ class Results:
         return sum(s.files for s in stats), sum(s.lines for s in stats)
 
 
-def _bin(name: str) -> Path:
-    return Path(sys.executable).parent / name
-
-
-def mcore_lint_problem() -> str | None:
-    """None if ``mcore-lint`` and ``mcore-fix`` run here, else why not."""
+def mcore_lint_problem(snap: Path, env: dict[str, str]) -> str | None:
+    """None if the snapshot's ``mcore-lint`` and ``mcore-fix`` run, else why not."""
     for tool in ("mcore-lint", "mcore-fix"):
-        exe = _bin(tool)
-        if not exe.exists():
-            return f"{exe} not installed"
-        proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, str(snap / f"{tool}.py"), "--help"], capture_output=True,
+                              text=True, env=env)
         if proc.returncode != 0:
             return f"{tool} --help exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[:200]}"
     return None
+
+
+LAUNCHER = """import sys
+sys.argv[0] = {name!r}
+from mcore_lint.cli import {func}
+{func}()
+"""
+
+
+def snapshot(work: Path) -> Path:
+    """Copy the linter (and the shim package it reads the API index from) into ``work/snapshot``
+    with one launcher script per command; returns the snapshot folder."""
+    snap = work / "snapshot"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "lint", snap / "mcore_lint", ignore=ignore)
+    shutil.copytree(ROOT / "mcore_compat", snap / "mcore_compat", ignore=ignore)
+    for name, func in (("mcore-lint", "lint_main"), ("mcore-fix", "fix_main")):
+        (snap / f"{name}.py").write_text(LAUNCHER.format(name=name, func=func))
+    return snap
+
+
+def _git(*args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else f"(git {' '.join(args)} failed)"
 
 
 def _remove_caches(top: Path) -> None:
@@ -133,9 +157,9 @@ def _inject(root: Path, k: int) -> list[Path]:
     return chosen
 
 
-def _count_diff_files(cmd: list[str], cwd: Path) -> int:
+def _count_diff_files(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
     """How many files ``mcore-fix --diff`` would rewrite (``+++`` headers in its diff)."""
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     return sum(1 for line in proc.stdout.splitlines() if line.startswith("+++ "))
 
 
@@ -157,11 +181,11 @@ def run(work: Path, cfg: Config, log: Callable[[str], None]) -> Results:
 
     def row(key: str, cmd: list[str], cwd: Path = work, env: dict[str, str] | None = None,
             ok: tuple[int, ...] = (0,), before: Callable[[int], None] | None = None,
-            n: int = reps, warmup: bool | None = None) -> Measurement | None:
+            n: int = reps, warmup: bool | None = None, slow_runs: int = 3) -> Measurement | None:
         log(f"  {key}: {' '.join(str(c) for c in cmd)}")
         try:
             m = measure(key, [str(c) for c in cmd], cwd, n, env=env or tool_env, ok_codes=ok,
-                        before=before, warmup=warm if warmup is None else warmup)
+                        before=before, warmup=warm if warmup is None else warmup, slow_runs=slow_runs)
         except (BenchError, OSError) as exc:
             res.notes[key] = f"failed: {exc}"
             log(f"    FAILED: {exc}")
@@ -186,19 +210,25 @@ def run(work: Path, cfg: Config, log: Callable[[str], None]) -> Results:
         res.notes["ruff"] = f"not run: {exc}"
 
     # mcore-lint / mcore-fix.
-    problem = mcore_lint_problem()
+    snap = snapshot(work)
+    lint_env = dict(os.environ, PYTHONPATH=str(snap))
+    res.facts["linter"] = (f"snapshot of lint/ and mcore_compat/ at commit {_git('rev-parse', '--short', 'HEAD')}"
+                           f" ({_git('log', '-1', '--format=%cI')})")
+    dirty = _git("status", "--porcelain", "--", "lint", "mcore_compat")
+    res.facts["linter_uncommitted"] = dirty.replace("\n", "; ") if dirty else "none"
+    problem = mcore_lint_problem(snap, lint_env)
     if problem:
         for key in ("lint-cold", "lint-warm", "lint-touched", "fix-diff", "fix-diff-k", "sub-lint-cold"):
             res.notes[key] = f"not run: {problem}"
     else:
-        lint = [_bin("mcore-lint"), "--select", "ALL"]
+        lint = [py, snap / "mcore-lint.py", "--select", "ALL"]
         if cfg.jobs:
             lint += ["--jobs", str(cfg.jobs)]
-        fix = [_bin("mcore-fix"), "--diff", "--select", "ALL"]
+        fix = [py, snap / "mcore-fix.py", "--diff", "--select", "ALL"]
         lint_ok = fix_ok = (0, 1)
         cold = lambda i: _remove_caches(work)  # noqa: E731
-        row("lint-cold", [*lint, corpus_dir], ok=lint_ok, before=cold)
-        row("lint-warm", [*lint, corpus_dir], ok=lint_ok)
+        row("lint-cold", [*lint, corpus_dir], env=lint_env, ok=lint_ok, before=cold)
+        row("lint-warm", [*lint, corpus_dir], env=lint_env, ok=lint_ok)
         touched = _typical_file(corpus_dir)
         res.facts["touched_file"] = str(touched.relative_to(corpus_dir))
         res.facts["touched_file_lines"] = touched.read_bytes().count(b"\n")
@@ -207,14 +237,14 @@ def run(work: Path, cfg: Config, log: Callable[[str], None]) -> Results:
             with open(touched, "a", encoding="utf-8") as fh:
                 fh.write(f"# bench touch {i}\n")
 
-        row("lint-touched", [*lint, corpus_dir], ok=lint_ok, before=touch)
-        res.facts["fix_files_rewritten"] = _count_diff_files([*map(str, fix), str(corpus_dir)], work)
-        row("fix-diff", [*fix, corpus_dir], ok=fix_ok, before=cold)
+        row("lint-touched", [*lint, corpus_dir], env=lint_env, ok=lint_ok, before=touch)
+        res.facts["fix_files_rewritten"] = _count_diff_files([*map(str, fix), str(corpus_dir)], work, lint_env)
+        row("fix-diff", [*fix, corpus_dir], env=lint_env, ok=fix_ok, before=cold, slow_runs=2)
         injected = _inject(corpus_dir, cfg.fix_k)
         res.facts["fix_k"] = len(injected)
-        res.facts["fix_k_files_rewritten"] = _count_diff_files([*map(str, fix), str(corpus_dir)], work)
-        row("fix-diff-k", [*fix, corpus_dir], ok=fix_ok, before=cold)
-        row("sub-lint-cold", [*lint, subset_dir], ok=lint_ok, before=cold)
+        res.facts["fix_k_files_rewritten"] = _count_diff_files([*map(str, fix), str(corpus_dir)], work, lint_env)
+        row("fix-diff-k", [*fix, corpus_dir], env=lint_env, ok=fix_ok, before=cold, slow_runs=2)
+        row("sub-lint-cold", [*lint, subset_dir], env=lint_env, ok=lint_ok, before=cold)
 
     row("sub-parse", [py, "-m", "bench.floor", "parse", subset_dir], env=floor_env)
 
