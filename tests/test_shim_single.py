@@ -143,3 +143,34 @@ def test_removed_names_answer_and_warn_once():
     assert any("removed in megatron-core 0.14.0" in m for m in msgs)
     with pytest.warns(DeprecationWarning, match="0.17.0"):
         assert ps.REMOVED["is_unitialized"]() is True
+
+
+def test_keyword_filter_property():
+    """For any signature and keywords: accepted ones pass unchanged, unaccepted ones at their
+    default are dropped, and anything else raises naming that keyword."""
+    import inspect
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mcore_compat._dist import KEYWORD_DEFAULTS, accepts, keywords_for
+
+    names = sorted(KEYWORD_DEFAULTS)
+    P = inspect.Parameter
+
+    @settings(max_examples=200, deadline=None)
+    @given(params=st.sets(st.sampled_from(names)),
+           kwargs=st.dictionaries(st.sampled_from(names), st.sampled_from([True, False, None, 0])))
+    def run(params, kwargs):
+        sig = inspect.Signature([P(n, P.POSITIONAL_OR_KEYWORD, default=None) for n in params])
+        bad = [k for k, v in kwargs.items() if k not in params and v != KEYWORD_DEFAULTS[k]]
+        try:
+            out = keywords_for(sig, "q.f", kwargs, release="0.0.0")
+        except TypeError as exc:
+            assert bad and any(repr(k) in str(exc) for k in bad)
+            return
+        assert not bad
+        assert out == {k: v for k, v in kwargs.items() if k in params}
+        assert all(accepts(sig, k) for k in out)
+
+    run()
