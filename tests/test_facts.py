@@ -158,7 +158,7 @@ def test_symbol_queries():
     assert facts.symbol_candidates(pgc) == [pgc, "megatron.core.process_groups_config.ModelCommProcessGroups"]
     grad = "megatron.core.process_groups_config.GradCommProcessGroups"
     assert facts.symbol_candidates(grad) == [grad, pgc]  # no hop to a sibling old name
-    assert facts.removed_symbol("megatron.core.parallel_state.is_inside_encoder").meaning.startswith("False")
+    assert facts.removed_symbol("megatron.core.parallel_state.is_inside_encoder").meaning.startswith("True on pipeline stage 0")
     assert facts.symbol_releases("megatron.core.process_groups_config.ModelCommProcessGroups")[0] == "0.12.0"
 
 
