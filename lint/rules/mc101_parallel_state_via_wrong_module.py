@@ -193,6 +193,19 @@ class ParallelStateViaWrongModule(Rule):
         ),
         Invalid(
             """
+            from megatron.core import tensor_parallel
+            parallel_state = {"step": 0}
+            n = tensor_parallel.get_data_parallel_world_size()
+            """,
+            message="`get_data_parallel_world_size` is not defined in `megatron.core.tensor_parallel`",
+            fixed="""
+            from megatron.core import parallel_state as mcore_parallel_state
+            parallel_state = {"step": 0}
+            n = mcore_parallel_state.get_data_parallel_world_size()
+            """,
+        ),
+        Invalid(
+            """
             import megatron.core
             n = megatron.core.get_data_parallel_world_size()
             """,
