@@ -568,3 +568,30 @@ def test_progress_bar_only_on_request_or_terminal(proj, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and "mcore-lint" in captured.err
     assert [f.message for f in shown.findings] == [f.message for f in quiet.findings] and len(quiet.findings) == 10
+
+
+def test_lint_and_fix_run_with_every_rule_without_torch_or_megatron(tmp_path):
+    """The linter's promise: no torch, no megatron-core needed, whichever rules run."""
+    target = tmp_path / "bad.py"
+    target.write_text(BAD)
+    code = textwrap.dedent(f"""
+        import sys
+        class _Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith("torch.") or name.startswith("megatron"):
+                    raise ImportError(f"{{name}} is hidden")
+                return None
+        sys.meta_path.insert(0, _Block())
+        from mcore_lint.cli import fix_main, lint_main
+        main = fix_main if sys.argv[1] == "fix" else lint_main
+        sys.argv = ["x", {str(target)!r}, "--no-cache", "--select", "ALL"]
+        try:
+            main()
+        except SystemExit as e:
+            print("EXIT", e.code, "torch" in sys.modules, any(m.startswith("megatron") for m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code, "lint"], capture_output=True, text=True)
+    assert "bad.py:6:8: MC101" in out.stdout and "EXIT 1 False False" in out.stdout, out.stderr[-2000:]
+    out = subprocess.run([sys.executable, "-c", code, "fix"], capture_output=True, text=True)
+    assert "EXIT" in out.stdout and " False False" in out.stdout, out.stderr[-2000:]
+    assert "parallel_state.get_data_parallel_world_size()" in target.read_text()
