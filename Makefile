@@ -4,6 +4,7 @@ bootstrap:
 	@bash tools/bootstrap.sh
 
 demo: bootstrap
+	@.venv/bin/python -m tools.demo_fix
 	@.venv/bin/python -m tools.demo
 
 test: bootstrap
