@@ -255,3 +255,62 @@ def test_megatron_is_a_namespace_package(tmp_path):
     assert module_name_for(core / "layers.py") == ("megatron.core.tensor_parallel.layers", False)
     (tmp_path / "other").mkdir()
     assert module_name_for(tmp_path / "other" / "x.py") == ("x", False)
+
+
+def test_except_boolop_of_exception_names_is_an_import_guard():
+    """``except ImportError or ModuleNotFoundError:`` evaluates to ImportError alone, but its
+    author meant a guard: the try body is guarded (MC502 reports the expression itself)."""
+    m = model("""\
+        try:
+            from megatron.core.parallel_state import a
+        except ImportError or ModuleNotFoundError:
+            a = None
+        try:
+            from megatron.core.parallel_state import b
+        except (ValueError or ModuleNotFoundError):
+            b = None
+        try:
+            from megatron.core.parallel_state import c
+        except ValueError or KeyError:
+            c = None
+    """)
+    by = {b.name: b.stmt for b in m.imports}
+    (g,) = m.guards_of(by["a"])
+    assert g.catches == {"ImportError", "ModuleNotFoundError"} and g.is_import_guard
+    assert m.is_guarded(by["a"]) and m.is_guarded(by["b"])
+    assert not m.is_guarded(by["c"])
+
+
+def _lint(code: str, select: str, target: str = "0.16.1") -> list:
+    from mcore_lint.engine import check_source
+    from mcore_lint.rules.registry import rule_by_code
+    from mcore_lint.target import Target
+
+    return check_source(textwrap.dedent(code), "t.py", [rule_by_code(c) for c in select.split(",")],
+                        Target.parse(target))
+
+
+def test_mc102_respects_boolop_guard_and_mc502_still_reports_it():
+    code = """\
+        try:
+            from megatron.core.parallel_state import get_gone_since_forever
+        except ImportError or ModuleNotFoundError:
+            get_gone_since_forever = None
+        from megatron.core.parallel_state import get_unguarded_missing
+    """
+    found = _lint(code, "MC102,MC502")
+    assert [(f.code, f.location.row) for f in found] == [("MC502", 3), ("MC102", 5)]
+
+
+@pytest.mark.parametrize("header", [
+    "from typing import TYPE_CHECKING\nif TYPE_CHECKING:",
+    "import typing\nif typing.TYPE_CHECKING:",
+])
+def test_mc102_ignores_imports_under_type_checking(header):
+    """Imports under ``if TYPE_CHECKING:`` never run: no MC102 there; the same import outside
+    is flagged (so the rule does look at the name)."""
+    code = (f"{header}\n    from megatron.core.parallel_state import get_nothing_here\n"
+            "    import megatron.core.no_such_module\n")
+    assert _lint(code, "MC102") == []
+    outside = "from megatron.core.parallel_state import get_nothing_here\nimport megatron.core.no_such_module\n"
+    assert [f.location.row for f in _lint(outside, "MC102")] == [1, 2]

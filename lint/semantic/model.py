@@ -459,6 +459,13 @@ def _exception_names(node: ast.expr | None) -> set[str]:
         for e in node.elts:
             out |= _exception_names(e)
         return out
+    if isinstance(node, ast.BoolOp):
+        # ``except ImportError or ModuleNotFoundError:`` catches only the first at run time, but
+        # its author meant a guard for every name in it (MC502 reports the bug itself)
+        out = set()
+        for e in node.values:
+            out |= _exception_names(e)
+        return out
     if isinstance(node, ast.Name):
         return {node.id}
     if isinstance(node, ast.Attribute):
