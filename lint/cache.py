@@ -4,7 +4,9 @@ One JSON file per (tool build, settings): ``.mcore_lint_cache/<version>/<setting
 mapping each file (path relative to the root) to the hash of its content (plus the rules run
 on it and its module name) and the findings. A file whose content hash matches is not parsed
 again. The tool build includes the size and mtime of every module of ``mcore_lint``, so editing
-a rule during development invalidates the cache too. Writes are atomic; concurrent runs at
+a rule during development invalidates the cache too, and the content of the shipped data the
+rules read (:data:`SHIPPED_DATA`: the API index, ``facts.toml`` and the modules that load them),
+so a regenerated index or a corrected fact re-checks every file. Writes are atomic; concurrent runs at
 worst lose each other's new entries.
 """
 
@@ -21,6 +23,24 @@ from .findings import Applicability, Edit, Finding, Fix, ImportRequest, Location
 
 CACHE_DIR = ".mcore_lint_cache"
 
+#: Files of ``mcore_compat`` whose content decides findings (MC102-MC104 and MC2xx read the API
+#: index through ``api_index.py``; MC103/MC104, MC203/MC204 and the drop-in read ``facts.py``,
+#: ``facts.toml``); ``data/*`` covers every file shipped there, present or future.
+SHIPPED_DATA: tuple[str, ...] = ("data/*", "api_index.py", "facts.py")
+
+
+def _shipped_data_files() -> list[tuple[str, Path]]:
+    """``(path below mcore_compat/, path)`` of the files of :data:`SHIPPED_DATA`, sorted."""
+    try:
+        import mcore_compat
+    except ImportError:  # pragma: no cover - mcore_lint ships with mcore_compat
+        return []
+    pkg = Path(mcore_compat.__file__).resolve().parent
+    found: set[Path] = set()
+    for pattern in SHIPPED_DATA:
+        found.update(p for p in pkg.glob(pattern) if p.is_file())
+    return sorted((p.relative_to(pkg).as_posix(), p) for p in found)
+
 
 @lru_cache(maxsize=1)
 def tool_fingerprint() -> str:
@@ -32,6 +52,12 @@ def tool_fingerprint() -> str:
         if p.suffix in (".py", ".json") and "__pycache__" not in p.parts:
             st = p.stat()
             h.update(f"{p.relative_to(pkg)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    for rel, p in _shipped_data_files():  # content, not mtime: a copy or checkout keeps the key
+        h.update(f"mcore_compat/{rel}:".encode())
+        try:
+            h.update(hashlib.blake2b(p.read_bytes(), digest_size=16).digest())
+        except OSError as e:
+            h.update(f"unreadable:{e.errno}".encode())
     return h.hexdigest()
 
 

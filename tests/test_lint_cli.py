@@ -595,3 +595,32 @@ def test_lint_and_fix_run_with_every_rule_without_torch_or_megatron(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, "fix"], capture_output=True, text=True)
     assert "EXIT" in out.stdout and " False False" in out.stdout, out.stderr[-2000:]
     assert "parallel_state.get_data_parallel_world_size()" in target.read_text()
+
+
+# ------------------------------------------------------------------------- integration follow-ups
+def test_cache_key_includes_the_shipped_data(tmp_path, monkeypatch):
+    """The rules read mcore_compat's API index and facts: the cache key hashes their content
+    (a regenerated index or a corrected fact must re-check every file)."""
+    import mcore_compat
+    from mcore_lint import cache
+
+    real = {rel for rel, _ in cache._shipped_data_files()}
+    assert {"data/api_index.json.gz", "data/facts.toml", "api_index.py", "facts.py"} <= real
+    pkg = tmp_path / "mcore_compat"
+    for rel in ("__init__.py", "api_index.py", "facts.py", "data/facts.toml", "data/api_index.json.gz"):
+        write(pkg / rel, f"# {rel}\n")
+    monkeypatch.setattr(mcore_compat, "__file__", str(pkg / "__init__.py"))
+    keys = []
+    for rel in ("data/facts.toml", "data/api_index.json.gz", "facts.py", "api_index.py"):
+        cache.tool_fingerprint.cache_clear()
+        before = cache.tool_fingerprint()
+        st = (pkg / rel).stat()
+        write(pkg / rel, f"# {rel} changed\n")
+        os.utime(pkg / rel, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime: content decides
+        cache.tool_fingerprint.cache_clear()
+        keys.append(cache.tool_fingerprint())
+        assert keys[-1] != before, rel
+    (pkg / "__init__.py").write_text("# unrelated module\nx = 1\n")
+    cache.tool_fingerprint.cache_clear()
+    assert cache.tool_fingerprint() == keys[-1]  # only the shipped data, not every module
+    cache.tool_fingerprint.cache_clear()
