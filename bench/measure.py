@@ -2,7 +2,7 @@
 
 Why subprocesses: every tool (ours and the peers) pays its own interpreter start-up and imports,
 exactly as a user running it does, and peak memory is per run. Memory is sampled from ``/proc``
-(sum of the RSS of the process and all its descendants, every ``SAMPLE_S``) in the first,
+(sums of the RSS and of the PSS of the process and all its descendants, every ``SAMPLE_S``) in the first,
 discarded run only, so the sampler never slows the timed runs. ``ru_maxrss`` from ``wait4`` (the
 largest single process) is recorded for every run as a cross-check, and so is the CPU time
 (user + system of the process and every descendant it waited for): on a machine shared with
@@ -40,6 +40,7 @@ class Measurement:
     times: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
     tree_peak_mb: float = 0.0
+    tree_pss_peak_mb: float = 0.0
     process_peak_mb: float = 0.0
     note: str = ""
 
@@ -72,37 +73,64 @@ def _proc_table() -> dict[int, tuple[int, int]]:
     return out
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Summed RSS of ``root`` and all its descendants right now."""
+def _pss_bytes(pid: int) -> int:
+    """Proportional set size: shared pages divided among the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tree_memory_bytes(root: int) -> tuple[int, int]:
+    """(summed RSS, summed PSS) of ``root`` and all its descendants right now.
+
+    The RSS sum counts pages a forked worker shares with its parent once per process, so for a
+    ``fork`` pool it overstates what the machine gives the tool; the PSS sum counts them once.
+    """
     table = _proc_table()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    total, todo = 0, [root]
+    rss = pss = 0
+    todo = [root]
     while todo:
         pid = todo.pop()
         if pid in table:
-            total += table[pid][1] * PAGE
+            rss += table[pid][1] * PAGE
+            pss += _pss_bytes(pid)
         todo.extend(children.get(pid, ()))
-    return total
+    return rss, pss
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Summed RSS of ``root`` and all its descendants right now."""
+    return tree_memory_bytes(root)[0]
 
 
 def run_once(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
-             sample: bool = False, ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float, float, float]:
-    """Run ``cmd``; return (wall s, CPU s, tree peak MB or 0, largest-process peak MB).
+             sample: bool = False, ok_codes: tuple[int, ...] = (0,),
+             pss: list[float] | None = None) -> tuple[float, float, float, float]:
+    """Run ``cmd``; return (wall s, CPU s, tree RSS-sum peak MB or 0, largest-process peak MB).
+
+    With ``sample``, the tree's PSS-sum peak (MB) is appended to ``pss`` if given.
 
     Raises BenchError if the exit code is not in ``ok_codes`` (linters exit 1 on findings).
     """
-    peak = 0
+    peak = pss_peak = 0
     stop = threading.Event()
     start = time.perf_counter()
     proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 
     def sampler() -> None:
-        nonlocal peak
+        nonlocal peak, pss_peak
         while not stop.is_set():
-            peak = max(peak, tree_rss_bytes(proc.pid))
+            rss_now, pss_now = tree_memory_bytes(proc.pid)
+            peak, pss_peak = max(peak, rss_now), max(pss_peak, pss_now)
             stop.wait(SAMPLE_S)
 
     thread = threading.Thread(target=sampler, daemon=True) if sample else None
@@ -118,6 +146,8 @@ def run_once(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None,
     stop.set()
     if thread:
         thread.join()
+        if pss is not None:
+            pss.append(pss_peak / 2**20)
     reader.join()
     if proc.returncode not in ok_codes:
         tail = b"".join(err_chunks).decode(errors="replace").strip().splitlines()[-8:]
@@ -144,9 +174,11 @@ def measure(name: str, cmd: Sequence[str], cwd: Path, reps: int, env: dict[str, 
     while i < total:
         if before:
             before(i)
-        elapsed, cpu, tree_mb, proc_mb = run_once(cmd, cwd, env, sample=i == 0, ok_codes=ok_codes)
+        pss: list[float] = []
+        elapsed, cpu, tree_mb, proc_mb = run_once(cmd, cwd, env, sample=i == 0, ok_codes=ok_codes, pss=pss)
         if i == 0:
             m.tree_peak_mb = tree_mb
+            m.tree_pss_peak_mb = pss[0] if pss else 0.0
             if elapsed > slow_s:
                 counted_first, total = True, min(total, max(1, slow_runs))
         m.process_peak_mb = max(m.process_peak_mb, proc_mb)
