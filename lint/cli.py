@@ -3,7 +3,8 @@
 ``mcore-lint [OPTIONS] [PATHS]...`` checks; ``mcore-fix [OPTIONS] [PATHS]...`` fixes.
 ``mcore-lint <subcommand>`` runs a subcommand from :mod:`mcore_lint.commands` when the FIRST
 argument names one (``rules``, ``explain``, ...): subcommands win over paths of the same name;
-write ``./rules`` for a folder called ``rules``.
+write ``./rules`` for a folder called ``rules``. A subcommand word after options
+(``mcore-lint --select MC101 rules``) is a usage error (exit 2) saying so, never a path.
 
 Exit codes: 0 clean; 1 findings remain (after fixing, for ``mcore-fix``; ``--diff``/``--check``:
 something would change); 2 usage or configuration error, or a file that could not be
@@ -27,9 +28,25 @@ class UsageProblem(Exception):
     """Configuration or option error: exit 2 with this message."""
 
 
-def _common(f):
+class PathNotSubcommand(click.Path):
+    """A PATHS argument that refuses a bare subcommand word (``mcore-lint --select MC101 rules``):
+    a subcommand is only recognised as the FIRST argument, and silently linting a folder called
+    ``rules`` (or reporting it missing) would hide the mistake. ``./rules`` is a path."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            from .commands import available
+
+            if value in available():
+                self.fail(f"{value!r} is a subcommand: give it first (`mcore-lint {value} ...`, its options "
+                          f"after it); for a path named {value!r} write './{value}'", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def _common(f, *, subcommands: bool = False):
+    path_type = (PathNotSubcommand if subcommands else click.Path)(path_type=Path, allow_dash=True)
     options = [
-        click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True)),
+        click.argument("paths", nargs=-1, type=path_type),
         click.option("--select", "select", metavar="CODES", help="Rules to enable: comma-separated codes or prefixes, ALL for every rule (replaces the configured selection)."),
         click.option("--ignore", "ignore", metavar="CODES", help="Rules to disable (added to the configured ignore)."),
         click.option("--extend-select", "extend_select", metavar="CODES", help="Rules to enable on top of the selection."),
@@ -147,7 +164,7 @@ def _run(**kwargs) -> None:
 
 @click.command("mcore-lint", context_settings=CONTEXT, epilog="Subcommands (first argument): {subcommands}. "
                "Run `mcore-lint SUBCOMMAND --help` for theirs.")
-@_common
+@lambda f: _common(f, subcommands=True)  # a bare subcommand word in PATHS is a usage error
 @click.version_option(__version__, "--version", prog_name="mcore-lint")
 def lint_command(**kwargs) -> None:
     """Check megatron-core API uses in PATHS (files or folders; '-' reads stdin; default '.')."""

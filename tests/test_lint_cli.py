@@ -624,3 +624,35 @@ def test_cache_key_includes_the_shipped_data(tmp_path, monkeypatch):
     cache.tool_fingerprint.cache_clear()
     assert cache.tool_fingerprint() == keys[-1]  # only the shipped data, not every module
     cache.tool_fingerprint.cache_clear()
+
+
+def test_rules_lists_every_rule_with_default_and_fix_safety():
+    from mcore_lint.commands.rules import command
+
+    r = CliRunner().invoke(command, [], catch_exceptions=False)
+    assert r.exit_code == 0
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert r.stdout.splitlines()[0].split() == ["code", "name", "fix", "releases", "default", "summary"]
+    assert set(rows) == {rule.code for rule in registry.all_rules()}
+    for code in ("MC302", "MC504"):  # off by default, still listed
+        assert rows[code][4] == "off"
+    assert rows["MC101"][2:5] == ["safe", ">=0.5", "on"]
+    assert rows["MC302"][2] == "unsafe" and rows["MC202"][2] == "display-only"
+    data = json.loads(CliRunner().invoke(command, ["--output-format", "json"]).stdout)
+    assert {d["code"]: d["default_enabled"] for d in data}["MC504"] is False
+
+
+def test_subcommand_after_options_is_a_usage_error_not_a_path(proj):
+    from mcore_lint.cli import lint_main
+
+    write(proj / "rules" / "bad.py", BAD)
+    for args in (["--select", "MC101", "rules"], [".", "explain"], ["--no-cache", "supported-range"]):
+        with pytest.raises(SystemExit) as e:
+            lint_main(args)
+        assert e.value.code == 2, args
+    r = lint("--select", "MC101", "rules")
+    assert r.exit_code == 2 and "'rules' is a subcommand: give it first" in r.stderr and "'./rules'" in r.stderr
+    r = lint("--select", "MC101", "--no-cache", "./rules")
+    assert r.exit_code == 1 and "rules/bad.py:6:8: MC101" in r.stdout
+    assert fix("--no-cache", "rules").exit_code == 0  # mcore-fix has no subcommands: a path
+    assert (proj / "rules" / "bad.py").read_text() == GOOD
