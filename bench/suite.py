@@ -13,18 +13,21 @@ like. torchfix and Fixit get no warm-up run (their time is all CPU in libcst; a 
 add minutes), so their memory is sampled in their first timed run.
 
 ``mcore-lint``/``mcore-fix`` run from a snapshot of ``lint/`` and ``mcore_compat/`` copied into
-the working folder at the start (launched with ``PYTHONPATH`` = the snapshot, ahead of the
-editable install): the cache key includes the linter's own source files, so an engineer editing
-``lint/`` during a half-hour run would otherwise turn the warm rows cold, and the rows would
-measure different linters. The commit and any uncommitted changes are recorded.
+the working folder at the start (the committed state, ``git archive HEAD``; launched with
+``PYTHONPATH`` = the snapshot, ahead of the editable install): the cache key includes the
+linter's own source files, so an engineer editing ``lint/`` during a half-hour run would
+otherwise turn the warm rows cold, and the rows would measure different linters. The commit is
+recorded.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -118,16 +121,33 @@ from mcore_lint.cli import {func}
 """
 
 
-def snapshot(work: Path) -> Path:
+def snapshot(work: Path) -> tuple[Path, str]:
     """Copy the linter (and the shim package it reads the API index from) into ``work/snapshot``
-    with one launcher script per command; returns the snapshot folder."""
+    with one launcher script per command; returns (snapshot folder, where it came from).
+
+    The committed state (``git archive HEAD``) is used: engineers edit ``lint/`` while a run
+    goes on, and a half-edited working tree may not even import. Outside a git checkout the
+    working tree is copied.
+    """
     snap = work / "snapshot"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "lint", snap / "mcore_lint", ignore=ignore)
-    shutil.copytree(ROOT / "mcore_compat", snap / "mcore_compat", ignore=ignore)
+    snap.mkdir(parents=True)
+    proc = subprocess.run(["git", "archive", "--format=tar", "HEAD", "lint", "mcore_compat"], cwd=ROOT,
+                          capture_output=True)
+    if proc.returncode == 0:
+        with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+            tar.extractall(snap / "_src", filter="data")
+        os.replace(snap / "_src" / "lint", snap / "mcore_lint")
+        os.replace(snap / "_src" / "mcore_compat", snap / "mcore_compat")
+        shutil.rmtree(snap / "_src")
+        origin = f"git HEAD {_git('rev-parse', '--short', 'HEAD')} ({_git('log', '-1', '--format=%cI')})"
+    else:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+        shutil.copytree(ROOT / "lint", snap / "mcore_lint", ignore=ignore)
+        shutil.copytree(ROOT / "mcore_compat", snap / "mcore_compat", ignore=ignore)
+        origin = f"working tree {ROOT} (git archive failed: {proc.stderr.decode(errors='replace').strip()[:200]})"
     for name, func in (("mcore-lint", "lint_main"), ("mcore-fix", "fix_main")):
         (snap / f"{name}.py").write_text(LAUNCHER.format(name=name, func=func))
-    return snap
+    return snap, origin
 
 
 def _git(*args: str) -> str:
@@ -210,12 +230,9 @@ def run(work: Path, cfg: Config, log: Callable[[str], None]) -> Results:
         res.notes["ruff"] = f"not run: {exc}"
 
     # mcore-lint / mcore-fix.
-    snap = snapshot(work)
+    snap, origin = snapshot(work)
     lint_env = dict(os.environ, PYTHONPATH=str(snap))
-    res.facts["linter"] = (f"snapshot of lint/ and mcore_compat/ at commit {_git('rev-parse', '--short', 'HEAD')}"
-                           f" ({_git('log', '-1', '--format=%cI')})")
-    dirty = _git("status", "--porcelain", "--", "lint", "mcore_compat")
-    res.facts["linter_uncommitted"] = dirty.replace("\n", "; ") if dirty else "none"
+    res.facts["linter"] = f"lint/ and mcore_compat/ from {origin}"
     problem = mcore_lint_problem(snap, lint_env)
     if problem:
         for key in ("lint-cold", "lint-warm", "lint-touched", "fix-diff", "fix-diff-k", "sub-lint-cold"):
