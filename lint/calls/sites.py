@@ -102,6 +102,7 @@ def call_sites(model: "SemanticModel") -> list[CallSite]:
 def _find(model: "SemanticModel") -> list[CallSite]:
     out: list[CallSite] = []
     seen: set[int] = set()
+    local_uses: dict[int, _LocalUses] = {}
 
     def add(call: ast.Call, qualname: str, style: str, node: ast.AST, ref=None, guard_node=None) -> None:
         key = id(call)
@@ -128,7 +129,7 @@ def _find(model: "SemanticModel") -> list[CallSite]:
             stmt = model.statement(call)
             if (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], ast.Name)):
-                _instance_calls(model, stmt, stmt.targets[0].id, q, ref, add)
+                _instance_calls(model, stmt, stmt.targets[0].id, q, ref, add, local_uses)
             continue
         parent = ref.parent
         if isinstance(parent, ast.Call) and parent.args and parent.args[0] is ref.node and _is_partial(model, parent):
@@ -182,58 +183,82 @@ _NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.
            ast.DictComp, ast.GeneratorExp)
 
 
-def _instance_calls(model: "SemanticModel", assign: ast.Assign, name: str, cls: str, ref, add) -> None:
-    """``name.m(...)`` in the function where ``name = cls(...)`` is the only binding of ``name``."""
+@dataclass
+class _LocalUses:
+    """How a function's own body (one walk, shared by every ``x = Cls(...)`` in it) uses its
+    plain names: the facts :func:`_instance_calls` needs per name. Walking the function once
+    per assignment was quadratic on long functions (MC201's largest cost on the corpus)."""
+
+    killed: set[str]  # rebound in a way that defeats tracking (global, walrus, import, ...)
+    stores: dict[str, int]  # name -> plain assignments
+    overridden: dict[str, set[str]]  # name -> attributes assigned on it
+    calls: dict[str, list[tuple[ast.Call, ast.stmt]]]  # name -> ``name.m(...)`` calls (walk order)
+
+
+def _local_uses(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> _LocalUses:
+    uses = _LocalUses(set(), {}, {}, {})
+    killed, stores, overridden, calls = uses.killed, uses.stores, uses.overridden, uses.calls
+    stack: list[tuple[ast.AST, ast.stmt | None]] = [(s, s) for s in fn.body]
+    while stack:
+        node, owner = stack.pop()
+        if isinstance(node, _NESTED):
+            # nested scopes: a ``nonlocal`` rebinding or a walrus there also rebinds the name
+            for n in ast.walk(node):
+                if isinstance(n, ast.Nonlocal):
+                    killed.update(n.names)
+                elif isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name):
+                    killed.add(n.target.id)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                killed.add(node.name)
+            continue
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            killed.update(node.names)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            killed.add(node.target.id)
+        elif isinstance(node, ast.alias):
+            killed.add(node.asname or node.name.partition(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            killed.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                overridden.setdefault(node.value.id, set()).add(node.attr)
+        elif isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Name) and f.id in {"setattr", "delattr", "vars"} and node.args \
+                    and isinstance(node.args[0], ast.Name):
+                killed.add(node.args[0].id)
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+                calls.setdefault(f.value.id, []).append((node, owner))  # type: ignore[arg-type]
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, child if isinstance(child, ast.stmt) else owner))
+    return uses
+
+
+def _instance_calls(model: "SemanticModel", assign: ast.Assign, name: str, cls: str, ref, add,
+                    local_uses: dict[int, _LocalUses]) -> None:
+    """``name.m(...)`` in the function where ``name = cls(...)`` is the only binding of ``name``
+    (``local_uses`` caches each function's one walk)."""
     fn = model.enclosing_function(assign)
     if fn is None:
         return  # module level: any function may rebind it through ``global``
     if any(a.arg == name for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs,
                                    fn.args.vararg, fn.args.kwarg) if a is not None):
         return
-    stores = 0
-    overridden: set[str] = set()
-    calls: list[tuple[ast.Call, ast.stmt]] = []
-    stack: list[tuple[ast.AST, ast.stmt | None]] = [(s, s) for s in fn.body]
-    while stack:
-        node, owner = stack.pop()
-        if isinstance(node, _NESTED):
-            # nested scopes: a ``nonlocal`` rebinding or a walrus there also rebinds ``name``
-            for n in ast.walk(node):
-                if isinstance(n, ast.Nonlocal) and name in n.names:
-                    return
-                if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name) and n.target.id == name:
-                    return
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-                return
-            continue
-        if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
-            stores += 1
-        elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
-            return
-        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name) and node.target.id == name:
-            return
-        elif isinstance(node, ast.alias) and (node.asname or node.name.partition(".")[0]) == name:
-            return
-        elif isinstance(node, ast.ExceptHandler) and node.name == name:
-            return
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name:
-            if not isinstance(node.ctx, ast.Load):
-                overridden.add(node.attr)
-        elif isinstance(node, ast.Call):
-            f = node.func
-            if isinstance(f, ast.Name) and f.id in {"setattr", "delattr", "vars"} and node.args \
-                    and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
-                return
-            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == name \
-                    and (node.lineno, node.col_offset) > (assign.lineno, assign.col_offset):
-                calls.append((node, owner))  # type: ignore[arg-type]
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, child if isinstance(child, ast.stmt) else owner))
-    if stores != 1 or "__class__" in overridden:
+    uses = local_uses.get(id(fn))
+    if uses is None:
+        uses = local_uses[id(fn)] = _local_uses(fn)
+    if name in uses.killed or uses.stores.get(name, 0) != 1:
         return
-    for call, owner in calls:
+    overridden = uses.overridden.get(name, set())
+    if "__class__" in overridden:
+        return
+    after = (assign.lineno, assign.col_offset)
+    for call, owner in uses.calls.get(name, ()):
         attr = call.func.attr  # type: ignore[attr-defined]
-        if attr not in overridden:
+        if (call.lineno, call.col_offset) > after and attr not in overridden:
             add(call, f"{cls}.{attr}", "bound", call.func, ref, guard_node=owner)
 
 

@@ -133,8 +133,8 @@ class ExplicitGroupIgnored(Rule):
 
     def check(self, ctx: Context) -> None:
         model = ctx.model
-        if not rule_support.uses_global_getters(model) or not rule_support.may_ignore_groups(model):
-            return
+        if not rule_support.ignored_candidates(model):
+            return  # the ast fast path: libcst only for files that may have a finding
         result = rule_support.run(model, ctx.target, select=(), rewrite_in_scope=True)
         if result is None or not result.ignored:
             return

@@ -152,8 +152,13 @@ class ThreadExplicitGroups(Rule):
 
     def check(self, ctx: Context) -> None:
         model = ctx.model
-        if not (rule_support.uses_global_getters(model) or (
-                "metadata" in model.source and rule_support.min_version(ctx.target, "0.16.0"))):
+        metadata = ("metadata" in model.source and rule_support.min_version(ctx.target, "0.16.0"))
+        if not (rule_support.uses_global_getters(model) or metadata):
+            return
+        # only selected functions change, except literal `metadata={...}` dicts in a function
+        # that has `dp_cp_group` (0.16.0+): without either, libcst is not needed
+        if not (rule_support.has_selected_function(model, self.select)
+                or (metadata and "dp_cp_group" in model.source)):
             return
         result = rule_support.run(model, ctx.target, select=self.select, rewrite_in_scope=False)
         if result is None or not result.changed:

@@ -56,7 +56,7 @@ class LossAllReduceWithoutGroup(Rule):
     message = "{what} in `{function}` {problem}; use {instead}"
     fix = Applicability.DISPLAY_ONLY
     releases = ""
-    roots = ("torch", "megatron")
+    roots = ("torch.distributed", "megatron")  # dotted: only lines naming torch.distributed are visited
     VALID = [
         Valid("""
             import torch
