@@ -50,7 +50,8 @@ def _common(f, *, subcommands: bool = False):
         click.option("--select", "select", metavar="CODES", help="Rules to enable: comma-separated codes or prefixes, ALL for every rule (replaces the configured selection)."),
         click.option("--ignore", "ignore", metavar="CODES", help="Rules to disable (added to the configured ignore)."),
         click.option("--extend-select", "extend_select", metavar="CODES", help="Rules to enable on top of the selection."),
-        click.option("--target-version", "target_version", metavar="VERSION", help="megatron-core release the code runs on, e.g. 0.16.1."),
+        click.option("--target-version", "target_version", metavar="VERSION", help="megatron-core release the code runs on, e.g. 0.16.1 (default: [tool.mcore-compat], else the project's megatron-core requirement, else the installed release, else the newest known)."),
+        click.option("--from-version", "from_version", metavar="VERSION", help="megatron-core release the code was written for: MC203/MC204 compare against it instead of the low end of the supported span."),
         click.option("--output-format", "output_format", type=click.Choice(FORMATS), default="text", show_default=True, help="Report format on stdout."),
         click.option("--statistics", is_flag=True, help="Show counts per rule instead of each finding."),
         click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain (errors still exit 2)."),
@@ -71,7 +72,8 @@ def _split(value: str | None) -> list[str] | None:
 
 
 def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version, output_format, statistics, exit_zero,
-             no_cache, jobs, stdin_filename, config, diff=False, check=False, unsafe_fixes=False) -> int:
+             no_cache, jobs, stdin_filename, config, diff=False, check=False, unsafe_fixes=False,
+             from_version=None) -> int:
     from .report import render
     from .rules.registry import RuleError
     from .runner import Options, run
@@ -89,9 +91,11 @@ def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version,
         settings = resolve_settings(
             [p if p.exists() else p.parent for p in anchor], target_version=target_version, select=_split(select),
             extend_select=_split(extend_select) or (), ignore=_split(ignore) or (), config=config,
-            use_cache=not no_cache)
+            use_cache=not no_cache, from_version=from_version)
     except (ConfigError, RuleError, TargetError) as e:
         raise UsageProblem(str(e)) from None
+    target = settings.describe_target()
+    sys.stderr.write(f"mcore-lint: target {target}\n")  # always one line: findings depend on it
     options = Options(fix=fix, write=fix and not (diff or check), unsafe_fixes=unsafe_fixes, jobs=jobs,
                       use_cache=not no_cache)
     stdin = sys.stdin.buffer.read() if use_stdin else None
@@ -125,7 +129,7 @@ def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version,
             else:
                 out.write((stdin or b"").decode("utf-8", "replace"))
         would_change = bool(o.fixed) and (diff or check)
-        err.write(render("text", findings, fixed=result.fixed, fix_mode=True, unsafe_fixes=unsafe_fixes))
+        err.write(render("text", findings, fixed=result.fixed, fix_mode=True, unsafe_fixes=unsafe_fixes, target=target))
     elif fix and diff:
         for o in result.changed_files:
             out.write(o.diff)
@@ -139,10 +143,11 @@ def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version,
         for o in result.changed_files:
             err.write(f"Would fix {len(o.fixed)} error{'s' if len(o.fixed) != 1 else ''} in {o.filename}\n")
         would_change = bool(result.fixed)
-        out.write(render(output_format, findings, rules=rules, problems=problems, statistics=statistics))
+        out.write(render(output_format, findings, rules=rules, problems=problems, statistics=statistics, target=target))
     else:
         out.write(render(output_format, findings, rules=rules, problems=problems, statistics=statistics,
-                         fixed=result.fixed, fix_mode=fix, unsafe_fixes=unsafe_fixes, files=result.files))
+                         fixed=result.fixed, fix_mode=fix, unsafe_fixes=unsafe_fixes, files=result.files,
+                         target=target))
     out.flush()
     if problems:
         return 2

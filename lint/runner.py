@@ -22,7 +22,7 @@ from .engine import ParseError, RuleCrash, check_source
 from .files import FileError, Matcher, decode, discover, read_file_bytes, write_atomic
 from .findings import FileProblem, Finding
 from .fix.loop import applicable, fix_source
-from .rules.registry import rule_by_code
+from .rules.registry import configured
 from .semantic import module_name_for
 from .settings import Settings
 from .target import Target
@@ -99,12 +99,13 @@ class _Task:
     path: str | None  # None for stdin
     data: bytes
     rule_codes: tuple[str, ...]
-    target: tuple[str | None, str | None]
+    target: tuple[str | None, str | None, str | None]  # version, span, from-version
     module: str | None
     is_package: bool
     fix: bool
     write: bool
     unsafe: bool
+    rule_options: tuple[tuple[str, str, object], ...] = ()  # (code, attribute, value): settings.rule_options()
 
 
 def _process(task: _Task) -> FileOutcome:
@@ -115,7 +116,7 @@ def _process(task: _Task) -> FileOutcome:
     except FileError as e:
         out.problem = FileProblem(task.display, str(e))
         return out
-    rules = [rule_by_code(c) for c in task.rule_codes]
+    rules = [configured(c, task.rule_options) for c in task.rule_codes]
     target = Target.parse(*task.target)
     try:
         if not task.fix:
@@ -166,13 +167,16 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
         stdin_filename: str | None = None) -> RunResult:
     """Check or fix ``paths`` (or the ``stdin`` bytes named ``stdin_filename``)."""
     target = settings.target
-    tgt = (str(target.version) if target.version else None, str(target.span) or None)
+    tgt = (str(target.version) if target.version else None, str(target.span) or None,
+           str(target.from_version) if target.from_version else None)
+    rule_options = settings.rule_options()
     result = RunResult()
     if stdin is not None:
         name = stdin_filename or "-"
         module, is_pkg = module_name_for(name) if stdin_filename else (None, False)
         codes = tuple(settings.codes_for(name))
-        task = _Task(name, None, stdin, codes, tgt, module, is_pkg, options.fix, False, options.unsafe_fixes)
+        task = _Task(name, None, stdin, codes, tgt, module, is_pkg, options.fix, False, options.unsafe_fixes,
+                     rule_options)
         result.outcomes.append(_process(task))
         return result
 
@@ -196,7 +200,7 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
                 result.outcomes.append(FileOutcome(display, [replace(f, filename=display) for f in hit]))
                 continue
         tasks.append(_Task(display, str(path), data, codes, tgt, module, is_pkg, options.fix, options.write,
-                           options.unsafe_fixes))
+                           options.unsafe_fixes, rule_options))
     outcomes = _execute(tasks, options)
     for task, out in zip(tasks, outcomes):
         if cache is not None and out.problem is None and not out.fixed:

@@ -50,10 +50,15 @@ class Target:
 
     version: Version | None = None
     span: SpecifierSet = SpecifierSet()
+    #: The release the code was written for (``--from-version``): MC203/MC204 compare the
+    #: other releases against it instead of the low end of the span (None: the low end).
+    from_version: Version | None = None
 
     @classmethod
-    def parse(cls, version: str | None = None, span: str | None = None) -> "Target":
-        return cls(parse_version(version) if version else None, parse_specifier(span) if span else SpecifierSet())
+    def parse(cls, version: str | None = None, span: str | None = None,
+              from_version: str | None = None) -> "Target":
+        return cls(parse_version(version) if version else None, parse_specifier(span) if span else SpecifierSet(),
+                   parse_version(from_version, source="from-version") if from_version else None)
 
     @property
     def releases(self) -> tuple[Version, ...]:
@@ -73,9 +78,11 @@ class Target:
         return any(s.contains(v, prereleases=True) for v in self.releases)
 
     def fingerprint(self) -> str:
-        return f"{self.version or ''}|{self.span}"
+        return f"{self.version or ''}|{self.span}|{self.from_version or ''}"
 
     def __str__(self) -> str:
         if self.version is not None:
-            return f"megatron-core {self.version}"
-        return f"megatron-core {self.span}" if str(self.span) else "any megatron-core release"
+            text = f"megatron-core {self.version}"
+        else:
+            text = f"megatron-core {self.span}" if str(self.span) else "any megatron-core release"
+        return text + (f" (code written for {self.from_version})" if self.from_version else "")

@@ -84,7 +84,7 @@ def test_findings_exit_1_with_locations(proj):
                                "`megatron.core.tensor_parallel`")
     assert lines[1].startswith("bad.py:7:50: MC101 [*] `get_data_parallel_group`")
     assert "Found 2 errors." in r.stdout and "[*] 2 fixable with `mcore-fix`." in r.stdout
-    assert r.stderr == ""
+    assert r.stderr == "mcore-lint: target megatron-core 0.19.2 (from newest release in the API index)\n"
 
 
 def test_zero_files_is_clean(proj):
@@ -656,3 +656,121 @@ def test_subcommand_after_options_is_a_usage_error_not_a_path(proj):
     assert r.exit_code == 1 and "rules/bad.py:6:8: MC101" in r.stdout
     assert fix("--no-cache", "rules").exit_code == 0  # mcore-fix has no subcommands: a path
     assert (proj / "rules" / "bad.py").read_text() == GOOD
+
+
+OLD_GETTER = textwrap.dedent("""\
+    from megatron.core import parallel_state
+    group = parallel_state.get_tensor_and_data_parallel_group(True)
+""")
+
+
+def test_target_detected_from_project_requirement_and_said_everywhere(proj):
+    """No --target-version, no [tool.mcore-compat] target: the project's megatron-core
+    requirement decides (a range = the supported span); stderr, text and SARIF name it; JSON
+    stays a bare list."""
+    write(proj / "a.py", OLD_GETTER)
+    write(proj / "requirements.txt", "torch\nmegatron-core>=0.14,<0.16  # pinned by the cluster image\n")
+    where = f"{proj / 'requirements.txt'}:2"
+    r = lint("a.py", "--no-cache")
+    # the span 0.14-0.15 gives MC203: positional arg 1 changed meaning inside it
+    assert r.exit_code == 1 and "MC203" in r.stdout, r.output
+    assert r.stderr.splitlines() == [f"mcore-lint: target megatron-core <0.16,>=0.14 (from {where})"]
+    assert r.stdout.splitlines()[-1] == f"Checked against megatron-core <0.16,>=0.14 (from {where})."
+    r = lint("a.py", "--no-cache", "--output-format", "sarif")
+    props = json.loads(r.stdout)["runs"][0]["properties"]
+    assert props["megatronCoreTarget"] == f"megatron-core <0.16,>=0.14 (from {where})"
+    r = lint("a.py", "--no-cache", "--output-format", "json")
+    assert isinstance(json.loads(r.stdout), list) and "mcore-lint: target" in r.stderr
+    # pyproject dependencies win over requirements files; an exact pin is one release
+    write(proj / "pyproject.toml", '[project]\nname = "x"\nversion = "1"\ndependencies = ["megatron-core==0.16.1"]\n')
+    r = lint("a.py")
+    assert r.exit_code == 0 and r.stdout == "All checks passed!\n"  # one release: MC203 has nothing to compare
+    assert f"target megatron-core 0.16.1 (from {proj / 'pyproject.toml'} [project.dependencies])" in r.stderr
+    # the answer is cached next to the results, keyed on what detection read: edits are seen
+    write(proj / "pyproject.toml", '[project]\nname = "x"\nversion = "1"\ndependencies = ["megatron-core>=0.14,<0.16"]\n')
+    r = lint("a.py")
+    assert r.exit_code == 1 and "target megatron-core <0.16,>=0.14" in r.stderr
+    # an explicit target wins over detection, and is named as such
+    r = lint("a.py", "--target-version", "0.15.0")
+    assert r.exit_code == 0 and r.stderr == "mcore-lint: target megatron-core 0.15.0 (from --target-version)\n"
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\ntarget-version = "0.12.0"\n')
+    assert f"target megatron-core 0.12.0 (from {proj / 'pyproject.toml'} [tool.mcore-compat] target-version)" \
+        in lint("a.py").stderr
+
+
+def test_target_detection_falls_back_to_the_newest_indexed_release(proj):
+    from mcore_compat.api_index import load
+
+    write(proj / "a.py", CLEAN)
+    write(proj / "requirements-dev.txt", "megatron-core @ git+https://github.com/NVIDIA/Megatron-LM\n")
+    r = lint("a.py", "--no-cache")
+    newest = load().newest
+    assert r.exit_code == 0
+    assert r.stderr.startswith(f"mcore-lint: target megatron-core {newest} (from newest release in the API index; "
+                               f"the megatron-core requirement at {proj / 'requirements-dev.txt'}:1 is not a "
+                               f"version range)")
+
+
+def test_from_version_is_the_release_the_code_was_written_for(proj):
+    """MC203 compares the other supported releases against --from-version / from-version
+    (default: the low end of the span)."""
+    write(proj / "a.py", OLD_GETTER)
+    r = lint("a.py", "--no-cache", "--output-format", "json", "--select", "MC203", "--target-version", "0.15.3")
+    assert json.loads(r.stdout) == []  # one release, nothing to compare
+    r = lint("a.py", "--no-cache", "--output-format", "json", "--select", "MC203", "--target-version", "0.15.3",
+             "--from-version", "0.14.0")
+    (f,) = json.loads(r.stdout)
+    assert "is `with_context_parallel` in megatron-core 0.14.0 but `check_initialized` in 0.15.3" in f["message"]
+    assert "code written for 0.14.0" in r.stderr
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\nsupported = ">=0.14,<0.16"\nfrom-version = "0.15.0"\n')
+    (f,) = json.loads(lint("a.py", "--no-cache", "--output-format", "json", "--select", "MC203").stdout)
+    assert "is `check_initialized` in megatron-core 0.15.0 but `with_context_parallel` in 0.14.0" in f["message"]
+    assert f["fix"]["edits"][0]["content"] == "check_initialized="
+    r = lint("a.py", "--from-version", "0.x")
+    assert r.exit_code == 2 and "from-version" in r.stderr and "'0.x' is not a version" in r.stderr
+
+
+CKPT = textwrap.dedent("""\
+    from megatron.core import mpu
+
+
+    def save_shard(state):
+        return state, mpu.get_tensor_model_parallel_rank()
+
+
+    def train_step(batch):
+        return mpu.get_data_parallel_rank()
+""")
+
+
+def test_thread_groups_option_selects_mc302_functions_and_keys_the_cache(proj):
+    write(proj / "ckpt.py", CKPT)
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\ntarget-version = "0.16.1"\nextend-select = ["MC302"]\n')
+    assert "MC302" not in lint("ckpt.py").stdout  # the default preset names neither function
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\ntarget-version = "0.16.1"\nextend-select = ["MC302"]\n'
+                                   'thread-groups = ["@default", "*_shard"]\n')
+    r = lint("ckpt.py")  # a new settings fingerprint: not answered from the cache of the run above
+    assert [line.split(": ")[1].split()[0] for line in r.stdout.splitlines() if ": MC302" in line] == ["MC302"]
+    assert "`save_shard` uses global process groups" in r.stdout and "train_step" not in r.stdout
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\ntarget-version = "0.16.1"\nextend-select = ["MC302"]\n'
+                                   'thread-groups = ["ckpt.train_*"]\n')
+    r = lint("ckpt.py")
+    assert "`train_step` uses global process groups" in r.stdout and "save_shard" not in r.stdout
+    r = fix("ckpt.py", "--unsafe-fixes")
+    assert r.exit_code == 0 and "dp_group" in (proj / "ckpt.py").read_text()
+    assert "tp_group" not in (proj / "ckpt.py").read_text()
+
+
+@pytest.mark.parametrize("value,message", [
+    ('["@nope"]', "unknown group-threading preset '@nope'; known: @default"),
+    ('"loss_func"', "expected a list of strings"),
+    ("[]", "empty"),
+])
+def test_thread_groups_bad_values_are_errors_naming_the_key(proj, value, message):
+    write(proj / "a.py", CLEAN)
+    write(proj / "pyproject.toml", f"[tool.mcore-compat]\nthread-groups = {value}\n")
+    r = lint("a.py", "--no-cache")
+    assert r.exit_code == 2 and "[tool.mcore-compat] thread-groups" in r.stderr and message in r.stderr, r.stderr
+    write(proj / "pyproject.toml", '[tool.mcore-compat]\nthread-group = ["x"]\n')
+    r = lint("a.py", "--no-cache")
+    assert r.exit_code == 2 and "unknown key 'thread-group'" in r.stderr and "did you mean 'thread-groups'" in r.stderr

@@ -4,7 +4,8 @@ MC201/MC202 check the target the same way the symbol rules (MC102-MC104) do:
 :func:`mcore_lint.api.target.target_releases` (the target version, else the releases of the
 supported span, else the newest indexed release). MC203/MC204 compare releases, so they need
 the whole supported span: :func:`span_releases` adds the span's releases to the target version.
-The low end of that list is the release the code was written for.
+Its first release is the one the code was written for: ``--from-version`` when given, else
+the low end of the span.
 """
 
 from __future__ import annotations
@@ -26,12 +27,21 @@ def checked_releases(target: "Target | None", idx: "ApiIndex") -> list[str]:
 
 def span_releases(target: "Target | None", idx: "ApiIndex") -> list[str]:
     """Every indexed release the project supports, oldest first (MC203, MC204): the releases
-    inside the supported span plus the target version; one release when there is no span."""
+    inside the supported span plus the target version; one release when there is no span.
+    With ``target.from_version`` (the release the code was written for) that release (its
+    nearest indexed one) comes first and the others follow, oldest first."""
     got = set(checked_releases(target, idx))
     if target is not None and str(target.span):
         got |= set(idx.releases_matching(str(target.span)))
     order = {r: i for i, r in enumerate(idx.releases)}
-    return sorted(got, key=order.__getitem__)
+    ordered = sorted(got, key=order.__getitem__)
+    if target is None or target.from_version is None:
+        return ordered
+    from ..api.target import target_releases
+    from ..target import Target
+
+    base = target_releases(Target(version=target.from_version), idx)[0]
+    return [base] + [r for r in ordered if r != base]
 
 
 def describe(releases: Iterable[str], idx: "ApiIndex") -> str:

@@ -3,7 +3,8 @@
 The run's rules go in ``tool.driver.rules`` (id, name, descriptions, help, helpUri); each
 result points at its rule by ``ruleId``/``ruleIndex``; fixes become SARIF ``fixes`` with
 ``artifactChanges``; files that could not be processed become tool execution notifications
-and make ``executionSuccessful`` false.
+and make ``executionSuccessful`` false. The target (``megatron-core 0.16.1 (from ...)``) is
+``runs[0].properties.megatronCoreTarget``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def _rule(r) -> dict:
     }
 
 
-def render(findings: Sequence[Finding], rules: Sequence[type], problems: Sequence[FileProblem] = ()) -> str:
+def render(findings: Sequence[Finding], rules: Sequence[type], problems: Sequence[FileProblem] = (),
+           target: str | None = None) -> str:
     from .. import __version__
 
     rule_list = list(rules)
@@ -90,4 +92,6 @@ def render(findings: Sequence[Finding], rules: Sequence[type], problems: Sequenc
             "results": results,
         }],
     }
+    if target:  # the megatron-core release(s) checked against and where that came from
+        doc["runs"][0]["properties"] = {"megatronCoreTarget": target}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

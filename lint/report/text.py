@@ -15,7 +15,10 @@ def _marker(f: Finding) -> str:
 
 
 def render(findings: Sequence[Finding], *, fixed: Sequence[Finding] = (), fix_mode: bool = False,
-           unsafe_fixes: bool = False, files: int = 0) -> str:
+           unsafe_fixes: bool = False, files: int = 0, target: str | None = None) -> str:
+    """Findings then a summary; with ``target``, a last line ``Checked against <target>.``
+    whenever something was found or fixed (a clean run stays ``All checks passed!``: the
+    target is on stderr too)."""
     lines = [f"{f.filename}:{f.location.row}:{f.location.column}: {f.code} {_marker(f)}{f.message}" for f in findings]
     n = len(findings)
     if fix_mode:
@@ -32,6 +35,8 @@ def render(findings: Sequence[Finding], *, fixed: Sequence[Finding] = (), fix_mo
         if hidden and not unsafe_fixes:
             lines.append(f"No fixes available ({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled "
                          f"with the `--unsafe-fixes` option).")
+        if target and (n or fixed):
+            lines.append(f"Checked against {target}.")
         return "\n".join(lines) + "\n"
     if not n:
         return "All checks passed!\n"
@@ -44,6 +49,8 @@ def render(findings: Sequence[Finding], *, fixed: Sequence[Finding] = (), fix_mo
     elif unsafe:
         lines.append(f"No fixes available ({unsafe} hidden fix{'es' if unsafe != 1 else ''} can be enabled with "
                      f"`mcore-fix --unsafe-fixes`).")
+    if target:
+        lines.append(f"Checked against {target}.")
     return "\n".join(lines) + "\n"
 
 

@@ -65,6 +65,32 @@ def rule_by_code(code: str) -> type[Rule]:
     raise RuleError(f"unknown rule {code!r}{_suggest(key)}")
 
 
+#: Per-rule options of ``[tool.mcore-compat]``: config key -> (rule code, class attribute the
+#: rule reads). MC302 reads ``select`` (``ThreadExplicitGroups.select``: the functions to thread,
+#: qualified names or globs; ``@default`` = ``mcore_lint.groups.presets.DEFAULT_PRESET``).
+RULE_OPTIONS: dict[str, tuple[str, str]] = {
+    "thread-groups": ("MC302", "select"),
+}
+
+
+def configured(code: str, options: tuple[tuple[str, str, object], ...] = ()) -> type[Rule]:
+    """The rule ``code`` with the ``(code, attribute, value)`` options that name it applied: a
+    subclass whose class attributes are overridden (the rule reads ``self.<attribute>``, so a
+    rule needs no knowledge of the configuration). Without matching options, the rule itself."""
+    rule = rule_by_code(code)
+    mine = tuple((attr, value) for c, attr, value in options if c == rule.code)
+    return _with_attributes(rule, mine) if mine else rule
+
+
+@lru_cache(maxsize=64)
+def _with_attributes(rule: type[Rule], attrs: tuple[tuple[str, object], ...]) -> type[Rule]:
+    for attr, _ in attrs:
+        if not hasattr(rule, attr):
+            raise RuleError(f"rule {rule.code} has no option attribute {attr!r}")
+    return type(rule.__name__, (rule,), {**dict(attrs), "__module__": rule.__module__, "__doc__": rule.__doc__,
+                                         "__qualname__": rule.__qualname__})
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     """What selection needs to know of a rule (kept in an index so a fully cached run does
