@@ -774,3 +774,12 @@ def test_thread_groups_bad_values_are_errors_naming_the_key(proj, value, message
     write(proj / "pyproject.toml", '[tool.mcore-compat]\nthread-group = ["x"]\n')
     r = lint("a.py", "--no-cache")
     assert r.exit_code == 2 and "unknown key 'thread-group'" in r.stderr and "did you mean 'thread-groups'" in r.stderr
+
+
+def test_from_version_feeds_mc204_too(proj):
+    write(proj / "a.py", "from megatron.core import parallel_state\nfirst = parallel_state.is_pipeline_first_stage()\n")
+    r = lint("a.py", "--no-cache", "--select", "MC204", "--target-version", "0.16.1")
+    assert r.exit_code == 0  # one release: no default to compare
+    r = lint("a.py", "--no-cache", "--select", "MC204", "--target-version", "0.16.1", "--from-version", "0.12.0")
+    assert r.exit_code == 1 and "relies on the default of `ignore_virtual`" in r.stdout
+    assert "is False in megatron-core 0.12.0 but True in 0.16.1" in r.stdout
