@@ -30,14 +30,15 @@ class PositionalArgumentChangedMeaning(Rule):
     `get_tensor_and_data_parallel_group(True)` means `with_context_parallel=True` up to 0.14 and
     `check_initialized=True` from 0.15; `get_data_parallel_group(True, True)` means
     `partial_data_parallel=True` up to 0.18 and `with_gtp_remat=True` from 0.19. The release the
-    code was written for is the low end of the span.
+    code was written for is `--from-version` / `from-version` when set, else the low end of the
+    span.
 
     A parameter that was only renamed in place (the old name gone or kept as a keyword-only
     alias, the new one new: `inference_params` -> `inference_context`) keeps its meaning and is
     not flagged; an argument with no parameter at all in a later release is.
     Only calls whose callee is known statically are checked (as MC201), never calls with
-    `*args`/`**kwargs`, and not inside compatibility guards. With a single target release there
-    is nothing to compare and the rule is silent.
+    `*args`/`**kwargs`, and not inside compatibility guards. With a single target release (and no
+    `from-version`) there is nothing to compare and the rule is silent.
 
     ## Why is this bad?
     Nothing fails: the call silently means something else after the upgrade (the context-

@@ -67,14 +67,15 @@ class DefaultChangedMeaning(Rule):
     """## What it does
     Flags a megatron-core call that leaves out a parameter whose default is not the same in
     every release the project supports (the supported span; the release the code was written
-    for is its low end): `is_pipeline_first_stage()` / `is_pipeline_last_stage()` /
+    for is `--from-version` / `from-version`, else its low end): `is_pipeline_first_stage()` / `is_pipeline_last_stage()` /
     `is_rank_in_embedding_group()` without `ignore_virtual` (False up to 0.12, True from
     0.13), `MLATransformerConfig(...)` without `mscale` (0.707 up to 0.13, 1.0 from 0.14), a
     `TransformerConfig(...)` that relies on `cpu_offloading_weights`. Derived from the defaults
     in the API index; only literal defaults are compared (`0` and `0.0` are the same).
 
     Callees, guards and `*args`/`**kwargs` are handled as in MC201; `functools.partial` is not
-    checked (the parameter may come later). With a single target release the rule is silent.
+    checked (the parameter may come later). With a single target release (and no `from-version`)
+    the rule is silent.
 
     ## Why is this bad?
     Nothing fails: after the upgrade the same line answers another question (the virtual or the
