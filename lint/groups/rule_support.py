@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -126,6 +126,8 @@ class _FunctionFacts:
     locals: set[str]  # plain names bound in the function's own body
     attr_bases: dict[str, set[str]]  # group -> params P read as ``P.<group>``
     attr_stored: set[str]  # ``P.<attr>`` assigned in the own body
+    exits: list[tuple[tuple[int, int], set[str]]] = field(default_factory=list)  # (end, names) of
+    # each ``if <test>: ... return/raise`` without ``else``: what follows is its fallback path
 
 
 def _function_facts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> _FunctionFacts:
@@ -142,6 +144,8 @@ def _function_facts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> _FunctionFact
             if isinstance(node.ctx, ast.Store):
                 facts.locals.add(node.id)
             continue
+        if isinstance(node, ast.If) and not node.orelse and isinstance(node.body[-1], (ast.Return, ast.Raise)):
+            facts.exits.append(((node.end_lineno or node.lineno, node.end_col_offset or 0), _test_names(node.test)))
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if isinstance(node.ctx, ast.Store):
                 facts.attr_stored.add(f"{node.value.id}.{node.attr}")
@@ -175,7 +179,8 @@ def _has_source(group: str, fn, cls, facts: _FunctionFacts, tested: set[str],
                     return True
         if any(c in facts.params for c in V.COLLECTION_PARAMS) and not tested.intersection(V.COLLECTION_PARAMS):
             return True
-    if cls is not None and fn.name != "__init__" and facts.params[:1] == ["self"]:
+    if (cls is not None and fn.name != "__init__" and facts.params[:1] == ["self"]
+            and f"self.{group}" not in facts.attr_stored):
         carried = carried_of.get(id(cls))
         if carried is None:
             carried = carried_of[id(cls)] = _self_attr_stores(cls)
@@ -188,9 +193,8 @@ def ignored_candidates(model: "SemanticModel") -> list[ast.Call]:
     """Getter calls that may ignore a group their function has (a superset of the calls the
     transform reports for MC301; see the comment above). Empty for almost every file, so MC301
     parses a file with libcst only when this is not empty."""
-    if not _GROUP_WORD.search(model.source):
-        return []
     out: list[ast.Call] = []
+    worded: bool | None = None  # does the text name a group at all (checked once, if needed)
     facts_of: dict[int, _FunctionFacts] = {}
     carried_of: dict[int, set[str]] = {}
     for ref in model.references_to(V.PARALLEL_STATE):
@@ -198,6 +202,12 @@ def ignored_candidates(model: "SemanticModel") -> list[ast.Call]:
         call = ref.call
         if module != V.PARALLEL_STATE or getter not in V.GETTERS or call is None:
             continue
+        if ref.binding.scope.kind != "module":
+            continue  # imported inside a function: the transform resolves module imports only
+        if worded is None:
+            worded = bool(_GROUP_WORD.search(model.source))
+        if not worded:
+            return []
         group = _convertible_group(getter, call)
         if group is None:
             continue
@@ -215,6 +225,12 @@ def ignored_candidates(model: "SemanticModel") -> list[ast.Call]:
         facts = facts_of.get(id(fn))
         if facts is None:
             facts = facts_of[id(fn)] = _function_facts(fn)
+        at = (call.lineno, call.col_offset)
+        for end, names in facts.exits:
+            if end <= at:
+                tested = tested | names
+        if group in tested:
+            continue  # after `if <group> is not None: return ...`: the fallback path
         if _has_source(group, fn, cls, facts, tested, carried_of):
             out.append(call)
     return out
