@@ -12,7 +12,6 @@ other jobs, wall time swings with the load while CPU time stays put, so both are
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import threading
@@ -187,8 +186,3 @@ def measure(name: str, cmd: Sequence[str], cwd: Path, reps: int, env: dict[str, 
             m.cpu.append(cpu)
         i += 1
     return m
-
-
-def children_maxrss_mb() -> float:
-    """Largest RSS of any child this process has waited for (``RUSAGE_CHILDREN``), in MB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
