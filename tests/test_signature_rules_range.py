@@ -137,3 +137,25 @@ def test_tree_without_megatron_uses(tmp_path):
     root = _tree(tmp_path, {"a.py": "import torch\nx = 1\n"})
     res = CliRunner().invoke(command, [str(root)])
     assert res.exit_code == 0 and "no unguarded megatron.core use found" in res.output
+
+
+def test_call_breaks_point_where_the_rules_report(tmp_path):
+    """A call over several lines: the unknown keyword breaks at its own line, where MC201
+    reports it (not at the call's first line), so the two agree on every line."""
+    from mcore_lint.engine import check_source
+    from mcore_lint.rules.registry import rule_by_code
+    from mcore_lint.target import Target
+
+    src = """
+        from megatron.core import parallel_state as ps
+        ps.initialize_model_parallel(
+            tensor_model_parallel_size=2,
+            encoder_pipeline_model_parallel_size=1,
+        )
+    """
+    root = _tree(tmp_path, {"a.py": src})
+    (span,) = analyze([root]).files
+    assert span.above.release == "0.14.0"
+    assert [(b.row, b.column) for b in span.above.breaks] == [(4, 5)]
+    found = check_source((root / "a.py").read_text(), "a.py", [rule_by_code("MC201")], Target.parse("0.14.0"))
+    assert [(f.location.row, f.location.column) for f in found] == [(4, 5)]

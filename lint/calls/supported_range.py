@@ -16,12 +16,12 @@ external classes) never break a release.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from . import Bound, binding_in, call_sites, describe
-from .sites import ROOT
+from .sites import ROOT, CallSite
 
 if TYPE_CHECKING:
     from mcore_compat.api_index import ApiIndex
@@ -166,15 +166,33 @@ def file_breaks(model: "SemanticModel", idx: "ApiIndex", name: str) -> Span:
         if site.guarded or site.has_star_args:
             continue
         uses += 1
-        start, _ = model.location(site.call)
         for r in releases:
             b = binding_in(idx, site, r)
             if isinstance(b, Bound) and not b.ok:
-                breaks[r].append(Break(name, start.row, start.column, "call", site.qualname,
-                                       f"`{site.display}()`: " + ", ".join(b.problems())))
+                breaks[r] += _call_breaks(model, name, site, b)
     span = Span(name, releases, breaks, uses)
     choose_range(span)
     return span
+
+
+def _call_breaks(model: "SemanticModel", name: str, site: CallSite, b: Bound) -> list[Break]:
+    """The breaks of a call that does not bind, located where the rules report them, so a
+    break and its finding name the same line: an unknown keyword at that keyword (as MC201),
+    the other problems (missing, too many positional, given twice) at the callee (as MC202).
+    A call written over several lines otherwise points at its first line, and a keyword on a
+    later line has no finding there."""
+    out: list[Break] = []
+    head = f"`{site.display}()`: "
+    unknown = set(b.unknown_keywords)
+    for kw in site.keywords:
+        if kw.arg in unknown:
+            start, _ = model.location(kw)
+            out.append(Break(name, start.row, start.column, "call", site.qualname, head + f"no keyword `{kw.arg}`"))
+    rest = replace(b, unknown_keywords=[]).problems()
+    if rest:
+        start, _ = model.location(site.node)
+        out.append(Break(name, start.row, start.column, "call", site.qualname, head + ", ".join(rest)))
+    return out
 
 
 def choose_range(span: Span) -> None:
