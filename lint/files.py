@@ -123,18 +123,28 @@ def remove_stale_temp(folder: str, name: str) -> bool:
     parts = name[: -len(TEMP_SUFFIX)].rsplit(".", 2)
     if len(parts) != 3 or not parts[1].isdigit():
         return False
-    try:
-        os.kill(int(parts[1]), 0)
-        return False  # still running
-    except ProcessLookupError:
-        pass
-    except (PermissionError, OverflowError, ValueError):
+    if _alive(int(parts[1])):
         return False
     try:
         os.unlink(os.path.join(folder, name))
         return True
     except OSError:
         return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie - killed, not yet reaped - does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 def write_atomic(path: Path, data: bytes, *, expected: bytes | None = None) -> None:
