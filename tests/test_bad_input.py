@@ -145,7 +145,7 @@ def fix_run(tmp_path_factory):
 
 
 def test_lint_names_every_bad_file_with_its_reason_and_exits_2(lint_run):
-    top, _, proc = lint_run
+    _, _, proc = lint_run
     errors = _errors(proc.stderr)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -157,7 +157,7 @@ def test_lint_names_every_bad_file_with_its_reason_and_exits_2(lint_run):
 
 
 def test_lint_still_checks_every_valid_file(lint_run):
-    top, written, proc = lint_run
+    _, _, proc = lint_run
     findings = json.loads(proc.stdout)
     by_file: dict[str, list[dict]] = {}
     for f in findings:
@@ -210,7 +210,7 @@ def test_fix_writes_valid_files_in_their_own_encoding_and_line_endings(fix_run):
         # every other line survives byte for byte (tabs, trailing blanks, cookie, line ending)
         kept = Counter(line for line in _lines(before) if b"megatron" not in line and b"tensor_parallel" not in line
                        and b"ModelCommProcessGroups" not in line and line.strip())
-        assert not kept - Counter(_lines(data)), f"{name}: lines lost: {list((kept - Counter(_lines(data))))[:3]}"
+        assert not kept - Counter(_lines(data)), f"{name}: lines lost: {list(kept - Counter(_lines(data)))[:3]}"
     assert "caf\u00e9" in (top / "cookie_latin1.py").read_bytes().decode("latin-1")
     assert b"caf\xe9" in (top / "cookie_latin1.py").read_bytes()
 

@@ -16,7 +16,6 @@ import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mcore_lint.engine import check_source
 from mcore_lint.fix.loop import fix_source
 from mcore_lint.rules.registry import all_rules
