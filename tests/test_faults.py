@@ -94,8 +94,31 @@ def _kill_when(top: Path, old: dict[str, bytes], at_least: int) -> tuple[int | N
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-    time.sleep(0.2)  # forked workers of the killed session are gone by now (same session)
+    _wait_session_dead(proc.pid)
     return proc.returncode, changed
+
+
+def _wait_session_dead(sid: int, timeout: float = 60.0) -> None:
+    """Wait until no process of session ``sid`` runs (zombies count as dead, as in
+    ``lint.files._alive``): SIGKILL is delivered at once, but a loaded machine may take a while
+    to tear the forked workers down, and until then their temp files are rightly kept."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
+                running.append(int(entry))
+        if not running:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"processes of the killed session {sid} still run after {timeout} s")
 
 
 def test_sigkill_mid_run_leaves_every_file_old_or_new(tmp_path, new_content):
