@@ -7,19 +7,7 @@ import sys
 import textwrap
 
 import mcore_compat
-
-
-HIDE_TORCH = textwrap.dedent(
-    """
-    import sys
-    class _Block:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch.") or name.startswith("megatron"):
-                raise ImportError(f"{name} is hidden for this test")
-            return None
-    sys.meta_path.insert(0, _Block())
-    """
-)
+from tests.helpers import HIDE_TORCH
 
 
 def test_import_without_torch_or_megatron():

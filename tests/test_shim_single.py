@@ -14,17 +14,7 @@ import warnings
 
 import pytest
 
-HIDE_TORCH = textwrap.dedent(
-    """
-    import sys
-    class _Block:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch.") or name.startswith("megatron"):
-                raise ImportError(f"{name} is hidden for this test")
-            return None
-    sys.meta_path.insert(0, _Block())
-    """
-)
+from tests.helpers import HIDE_TORCH
 
 
 def test_single_process_answers_without_torch():

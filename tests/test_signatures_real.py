@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mcore_lint.engine import ParseError, check_source
-from mcore_lint.files import FileError, decode
+from mcore_lint.engine import check_source
+from mcore_lint.files import decode
 from mcore_lint.rules.registry import rule_by_code
 from mcore_lint.target import Target
+from tests.helpers import lint_corpus_part
 from tools import corpus
 
 if sys.version_info >= (3, 11):
@@ -34,10 +35,6 @@ VERDICTS = tomllib.loads((ROOT / "fixtures/real/signatures_downstream.toml").rea
 RULES = [rule_by_code("MC201"), rule_by_code("MC202")]
 
 
-def _target(spec: str) -> Target:
-    return Target.parse(None, spec) if spec[:1] in "<>=!~" else Target.parse(spec)
-
-
 def _module(path: Path, site: Path) -> tuple[str, bool]:
     """Dotted module of a file of the wheel. ``megatron/`` is a namespace package (no
     ``__init__.py``), so the engine's ``module_name_for`` would start at ``core``; relative
@@ -48,20 +45,7 @@ def _module(path: Path, site: Path) -> tuple[str, bool]:
 
 
 def _lint(part: str, target: str) -> list:
-    site = corpus.site_root(part)
-    t = _target(target)
-    found = []
-    for path in corpus.files(part):
-        try:
-            text = decode(path.read_bytes()).text
-        except FileError:
-            continue
-        module, is_pkg = _module(path, site)
-        try:
-            found += check_source(text, path.relative_to(site).as_posix(), RULES, t, module=module, is_package=is_pkg)
-        except ParseError:
-            continue  # a file of the wheel that does not parse on this Python: not ours to judge
-    return found
+    return lint_corpus_part(part, RULES, target, _module)
 
 
 def _key(f) -> tuple:

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from mcore_lint.engine import ParseError, check_source
-from mcore_lint.files import FileError, decode
+from mcore_lint.engine import check_source
 from mcore_lint.fix import fix_source
 from mcore_lint.rules.registry import rule_by_code
 from mcore_lint.semantic import module_name_for
 from mcore_lint.target import Target
+from tests.helpers import lint_corpus_part
 from tools import corpus
 
 if sys.version_info >= (3, 11):
@@ -40,26 +40,9 @@ RULES = [rule_by_code(c) for c in CODES]
 RUNS = {"megatron-bridge-0.6.2": ">=0.16.1", "nemo-2.2.1": ">=0.11.0"}
 
 
-def _target(spec: str) -> Target:
-    return Target.parse(None, spec) if spec[:1] in "<>=!~" else Target.parse(spec)
-
-
 @lru_cache(maxsize=None)
 def _lint(part: str, target: str) -> tuple:
-    site = corpus.site_root(part)
-    t = _target(target)
-    found = []
-    for path in corpus.files(part):
-        try:
-            text = decode(path.read_bytes()).text
-        except FileError:
-            continue
-        module, is_pkg = module_name_for(path)
-        try:
-            found += check_source(text, path.relative_to(site).as_posix(), RULES, t, module=module, is_package=is_pkg)
-        except ParseError:
-            continue  # a file of the wheel that does not parse on this Python: not ours to judge
-    return tuple(found)
+    return tuple(lint_corpus_part(part, RULES, target, lambda path, site: module_name_for(path)))
 
 
 def _name(f) -> str:
