@@ -10,7 +10,8 @@ releases, cached per site.
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, NamedTuple
 
 from .binding import VARARG, Bound, bind
 from .releases import checked_releases, describe, span_releases
@@ -19,6 +20,7 @@ from .sites import CallSite, call_sites, is_signature_guarded
 
 if TYPE_CHECKING:
     from mcore_compat.api_index import ApiIndex
+    from mcore_lint.target import Target
 
 _BOUND: "weakref.WeakKeyDictionary[CallSite, dict[str, object]]" = weakref.WeakKeyDictionary()
 
@@ -35,6 +37,34 @@ def binding_in(idx: "ApiIndex", site: CallSite, release: str):
     return per[release]
 
 
+class SpanBinding(NamedTuple):
+    """One call bound in the first release of the target span and in the later ones."""
+
+    site: CallSite
+    base: str  # first release of the span: where the code is taken to be written
+    bound: Bound  # the call bound in ``base``
+    later: dict[str, Bound]  # later releases of the span where the call binds
+
+
+def span_bindings(idx: "ApiIndex", target: "Target | None", sites: Iterable[CallSite],
+                  skip: Callable[[CallSite], bool]) -> Iterator[SpanBinding]:
+    """For the rules that compare the first release of the span with the later ones (MC203,
+    MC204): every site that is not guarded, has no ``*args``/``**kwargs``, is not ``skip``-ped
+    and binds in the first release. Nothing when the span has fewer than two releases."""
+    releases = span_releases(target, idx)
+    if len(releases) < 2:
+        return
+    base = releases[0]
+    for site in sites:
+        if site.guarded or site.has_star_args or skip(site):
+            continue
+        b0 = binding_in(idx, site, base)
+        if not isinstance(b0, Bound):
+            continue
+        later = {r: b for r in releases[1:] for b in [binding_in(idx, site, r)] if isinstance(b, Bound)}
+        yield SpanBinding(site, base, b0, later)
+
+
 def index():
     """The shipped API index (loaded once per process)."""
     from mcore_compat.api_index import load
@@ -42,6 +72,6 @@ def index():
     return load()
 
 
-__all__ = ["Bound", "CallSite", "MISSING", "Param", "Signature", "UNKNOWN", "VARARG", "bind", "binding_in",
+__all__ = ["Bound", "CallSite", "MISSING", "Param", "Signature", "SpanBinding", "UNKNOWN", "VARARG", "bind", "binding_in",
            "call_sites", "checked_releases", "describe", "index", "is_signature_guarded", "signature_in",
-           "span_releases"]
+           "span_bindings", "span_releases"]

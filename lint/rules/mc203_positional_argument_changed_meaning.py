@@ -9,7 +9,7 @@ data-parallel getters (research/megatron-core-api-history.md s2.1). Binding: :mo
 
 from __future__ import annotations
 
-from ..calls import VARARG, Bound, binding_in, call_sites, describe, index, span_releases
+from ..calls import VARARG, Bound, call_sites, describe, index, span_bindings
 from .base import Applicability, Context, Invalid, Rule, Valid
 
 
@@ -126,17 +126,7 @@ class PositionalArgumentChangedMeaning(Rule):
         if not sites:
             return
         idx = index()
-        releases = span_releases(ctx.target, idx)
-        if len(releases) < 2:
-            return
-        base = releases[0]
-        for site in sites:
-            if site.guarded or site.has_star_args or not site.args:
-                continue
-            b0 = binding_in(idx, site, base)
-            if not isinstance(b0, Bound):
-                continue
-            others = {r: b for r in releases[1:] for b in [binding_in(idx, site, r)] if isinstance(b, Bound)}
+        for site, base, b0, others in span_bindings(idx, ctx.target, sites, skip=lambda s: not s.args):
             for i, arg in enumerate(site.args):
                 p0 = b0.positional[i]
                 if p0 is None or p0 is VARARG:

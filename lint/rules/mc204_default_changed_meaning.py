@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 
-from ..calls import Bound, binding_in, call_sites, describe, index, span_releases
+from ..calls import call_sites, describe, index, span_bindings
 from ..findings import Location
 from .base import Applicability, Context, Invalid, Rule, Valid
 
@@ -165,18 +165,8 @@ class DefaultChangedMeaning(Rule):
         if not sites:
             return
         idx = index()
-        releases = span_releases(ctx.target, idx)
-        if len(releases) < 2:
-            return
-        base = releases[0]
-        for site in sites:
-            if site.guarded or site.has_star_args or site.style == "partial":
-                continue
-            b0 = binding_in(idx, site, base)
-            if not isinstance(b0, Bound):
-                continue
+        for site, base, b0, others in span_bindings(idx, ctx.target, sites, skip=lambda s: s.style == "partial"):
             passed = {p.name for p in b0.positional if p is not None} | set(b0.keywords)
-            others = {r: b for r in releases[1:] for b in [binding_in(idx, site, r)] if isinstance(b, Bound)}
             if not others:
                 continue
             changes: list[tuple[str, str, dict[str, list[str]]]] = []
