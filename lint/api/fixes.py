@@ -97,12 +97,12 @@ def _import_edits(ctx, problem: SymbolProblem, full_new: str):
 
 
 def _attribute_edits(ctx, problem: SymbolProblem):
-    from .symbols import _chain_node
+    from .symbols import attribute_inside
 
     model = ctx.model
     ref = problem.ref
     strip = len(problem.full.split(".")) - len(problem.fix_prefix.split("."))
-    node = _chain_node(ref.node, strip)  # type: ignore[union-attr]
+    node = attribute_inside(ref.node, strip)  # type: ignore[union-attr]
     bound = (problem.binding.qualname or "").split(".")  # type: ignore[attr-defined]
     if node is None or len(problem.fix_prefix.split(".")) <= len(bound):
         raise _NoFix

@@ -211,7 +211,7 @@ class Analyzer:
             bound = ref.binding.qualname or ""
             if len(at.split(".")) <= len(bound.split(".")):
                 continue  # the import itself is wrong: reported there
-            node = _chain_node(ref.node, len(q.split(".")) - len(at.split(".")))
+            node = attribute_inside(ref.node, len(q.split(".")) - len(at.split(".")))
             if node is None or id(node) in seen_nodes or model.is_guarded(node):
                 continue
             seen_nodes.add(id(node))
@@ -232,8 +232,9 @@ def _type_checking_only(model, node: ast.AST) -> bool:
     return False
 
 
-def _chain_node(node: ast.AST, strip: int) -> ast.AST | None:
-    """The Attribute ``strip`` levels inside ``node`` (``a.b.c`` with strip 1 -> ``a.b``)."""
+def attribute_inside(node: ast.AST, strip: int) -> ast.Attribute | None:
+    """The Attribute ``strip`` levels inside ``node`` (``a.b.c`` with strip 1 -> ``a.b``); None
+    when the chain is shorter or ends in a plain name. Shared with MC101's attribute reports."""
     for _ in range(strip):
         if not isinstance(node, ast.Attribute):
             return None

@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+from ..api.symbols import attribute_inside
 from .base import Applicability, Context, ImportRequest, Invalid, Rule, Valid
 
 PARALLEL_STATE = "megatron.core.parallel_state"
@@ -231,7 +232,7 @@ class ParallelStateViaWrongModule(Rule):
             bound_parts = len(ref.binding.qualname.split("."))  # type: ignore[union-attr]
             if index < bound_parts:
                 continue  # the import itself names the function: reported at the import
-            node = _chain_node(ref.node, len(ref.qualname.split(".")) - 1 - index)
+            node = attribute_inside(ref.node, len(ref.qualname.split(".")) - 1 - index)
             if node is None or model.is_guarded(node):
                 continue
             ctx.report(node, function=function, module=module, fix=self._attribute_fix(ctx, ref, node, function))
@@ -294,12 +295,3 @@ class ParallelStateViaWrongModule(Rule):
         kept_text = ", ".join(model.segment(a) for a in kept)
         imports = [ImportRequest(PARALLEL_STATE, b.imported, b.asname) for b, _ in wrong]
         return ctx.fix(f"Import {names} from `{PARALLEL_STATE}`", [ctx.replace_range(start, end, kept_text)], imports)
-
-
-def _chain_node(node: ast.AST, strip: int) -> ast.Attribute | None:
-    """The Attribute ``strip`` levels inside ``node`` (``a.b.c`` with strip 1 -> ``a.b``)."""
-    for _ in range(strip):
-        if not isinstance(node, ast.Attribute):
-            return None
-        node = node.value
-    return node if isinstance(node, ast.Attribute) else None
