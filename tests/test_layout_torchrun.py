@@ -37,7 +37,9 @@ SCRIPT = textwrap.dedent(
     seen = [None] * cfg.world_size
     dist.all_gather_object(seen, (cfg.global_rank, cfg.get_local_rank(), cfg.dp_rank))
     assert [s[0] for s in seen] == list(range(cfg.world_size)), seen
-    print(f"Process {cfg.global_rank}: {cfg}", flush=True)
+    # one write() per line: print's text and newline may reach the shared pipe separately
+    import os
+    os.write(1, f"Process {cfg.global_rank}: {cfg}\\n".encode())
     dist.barrier()
     dist.destroy_process_group()
     """
@@ -53,7 +55,7 @@ def test_torchrun_parallel_config_prints_the_seed_output(tmp_path: Path) -> None
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=4", str(script)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180)
     assert proc.returncode == 0, f"torchrun exit {proc.returncode}\n{proc.stderr[-3000:]}"
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("Process ")]
+    lines = re.findall(r"Process \d+: ParallelConfig\([^)]*\)", proc.stdout)
     lines.sort(key=lambda line: int(re.match(r"Process (\d+):", line).group(1)))
     assert lines == SEED_OUTPUT
 
