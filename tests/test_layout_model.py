@@ -202,4 +202,5 @@ def test_import_needs_no_torch() -> None:
     code = ("import sys; import mcore_compat.layout as L; L.RankLayout(64, tp=8, pp=2).groups('dp'); "
             "import mcore_compat.layout.draw, mcore_compat.layout.table; "
             "assert 'torch' not in sys.modules and 'megatron' not in sys.modules, sorted(sys.modules)")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
