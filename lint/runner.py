@@ -10,6 +10,7 @@ when it is a terminal and the run has hundreds of files.
 from __future__ import annotations
 
 import difflib
+import gc
 import multiprocessing
 import os
 import sys
@@ -109,7 +110,27 @@ class _Task:
 
 
 def _process(task: _Task) -> FileOutcome:
-    """Check (and in fix mode fix) one file. Never raises for bad input: returns a problem."""
+    """Check (and in fix mode fix) one file. Never raises for bad input: returns a problem.
+
+    The cyclic garbage collector is paused while a file is processed: ``ast.parse`` and the
+    semantic model allocate hundreds of thousands of objects that all survive until the file is
+    done, and collections triggered meanwhile (each promoting them and, every so often, walking
+    the whole heap) made parsing 2.5x slower than the same ``ast.parse`` in a bare loop (7.1 s vs
+    2.8 s CPU on the benchmark corpus). Once the file is done its objects are garbage and the
+    young-generation collection run here frees the cycles among them in one pass, so memory
+    stays bounded by the largest file, not the run. (It has to be explicit: between two files
+    nothing may allocate, so an automatic collection would never get its turn.)"""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _process_one(task)
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect(0)
+
+
+def _process_one(task: _Task) -> FileOutcome:
     out = FileOutcome(task.display)
     try:
         src = decode(task.data)

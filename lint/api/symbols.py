@@ -242,15 +242,11 @@ def attribute_inside(node: ast.AST, strip: int) -> ast.Attribute | None:
     return node if isinstance(node, ast.Attribute) else None
 
 
-_LAST: list = [None, None, None]  # (model, target fingerprint, problems): one file at a time
-
-
 def problems_of(model, target, skip: Callable[[str], object] | None = None) -> list[SymbolProblem]:
     """The file's problems, computed once and shared by MC102, MC103 and MC104 (which pass
     the same ``skip``)."""
-    key = target.fingerprint() if target is not None else ""
-    if _LAST[0] is model and _LAST[1] == key:
-        return _LAST[2]
-    got = Analyzer(model, target).problems(skip)
-    _LAST[:] = [model, key, got]
+    key = ("symbol-problems", target.fingerprint() if target is not None else "")
+    got = model.memo.get(key)
+    if got is None:
+        got = model.memo[key] = Analyzer(model, target).problems(skip)
     return got

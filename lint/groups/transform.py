@@ -107,12 +107,16 @@ class GroupsResult:
     ignored: list[Ignored]
     imports: list[ImportRequest]
     notes: list[str]
+    #: line edits already known (the elided run computed them on its smaller text)
+    precomputed_edits: tuple[Edit, ...] | None = None
 
     @property
     def changed(self) -> bool:
         return self.code != self.source
 
     def edits(self) -> tuple[Edit, ...]:
+        if self.precomputed_edits is not None:
+            return self.precomputed_edits
         return edits_from_diff(self.source, self.code)
 
 

@@ -157,8 +157,8 @@ class ThreadExplicitGroups(Rule):
             return
         # only selected functions change, except literal `metadata={...}` dicts in a function
         # that has `dp_cp_group` (0.16.0+): without either, libcst is not needed
-        if not (rule_support.has_selected_function(model, self.select)
-                or (metadata and "dp_cp_group" in model.source)):
+        if not (rule_support.selected_uses(model, self.select, metadata)
+                or (metadata and rule_support.metadata_dict_in_scope(model))):
             return
         result = rule_support.run(model, ctx.target, select=self.select, rewrite_in_scope=False)
         if result is None or not result.changed:

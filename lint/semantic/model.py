@@ -232,6 +232,10 @@ class SemanticModel:
         self._node_stmt: dict[int, ast.stmt] = {}
         self._scope_of_def: dict[int, Scope] = {}
         self._line_starts: list[int] | None = None
+        #: Results several rules share for this file (e.g. MC102-MC104's symbol problems). Kept on
+        #: the model, not in module globals: a global holding the last model would keep each file's
+        #: objects reachable from old objects and defeat the young-generation collection (runner).
+        self.memo: dict = {}
 
     # ------------------------------------------------------------------ queries for rules
     def is_tracked(self, qualname: str | None) -> bool:
