@@ -98,14 +98,17 @@ def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target
     if not model.imports and not model.star_imports:
         return []
     findings: list[Finding] = []
-    for rule_cls in active:
-        ctx = Context(rule_cls(), model, target)
-        try:
-            ctx.rule.check(ctx)
-        except Exception as e:  # noqa: BLE001 - a bug in one rule must name itself, not kill the run
-            raise RuleCrash(f"internal error in rule {rule_cls.code} ({type(e).__name__}: {e}); "
-                            f"please report this bug") from e
-        findings.extend(ctx.findings)
+    try:
+        for rule_cls in active:
+            ctx = Context(rule_cls(), model, target)
+            try:
+                ctx.rule.check(ctx)
+            except Exception as e:  # noqa: BLE001 - a bug in one rule must name itself, not kill the run
+                raise RuleCrash(f"internal error in rule {rule_cls.code} ({type(e).__name__}: {e}); "
+                                f"please report this bug") from e
+            findings.extend(ctx.findings)
+    finally:
+        model.dispose()
     if not findings:
         return []
     lines = re.split(r"\r\n|\r|\n", source)

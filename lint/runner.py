@@ -130,6 +130,24 @@ def _process(task: _Task) -> FileOutcome:
             gc.collect(0)
 
 
+_SETUP: dict[tuple, tuple[list, Target]] = {}
+
+
+def _setup(codes: tuple[str, ...], options: tuple, target: tuple) -> tuple[list, Target]:
+    """The configured rule classes and target of a task: the same for (nearly) every file of a
+    run, so built once per worker instead of once per file (34,000 lookups on the corpus)."""
+    try:
+        key = (codes, options, target)
+        hit = _SETUP.get(key)
+    except TypeError:  # an option value that cannot be hashed: no caching
+        key, hit = None, None
+    if hit is None:
+        hit = ([configured(c, options) for c in codes], Target.parse(*target))
+        if key is not None:
+            _SETUP[key] = hit
+    return hit
+
+
 def _process_one(task: _Task) -> FileOutcome:
     out = FileOutcome(task.display)
     try:
@@ -137,8 +155,7 @@ def _process_one(task: _Task) -> FileOutcome:
     except FileError as e:
         out.problem = FileProblem(task.display, str(e))
         return out
-    rules = [configured(c, task.rule_options) for c in task.rule_codes]
-    target = Target.parse(*task.target)
+    rules, target = _setup(task.rule_codes, task.rule_options, task.target)
     try:
         if not task.fix:
             out.findings = check_source(src.text, task.display, rules, target, module=task.module,
@@ -250,11 +267,23 @@ def _execute(tasks: list[_Task], options: Options) -> list[FileOutcome]:
     if jobs <= 1 or len(tasks) < POOL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
         return list(_with_progress(map(_process, tasks), len(tasks), show))
     ctx = multiprocessing.get_context("fork")
-    chunk = max(1, min(16, len(tasks) // (jobs * 8)))
-    with ctx.Pool(jobs) as pool:
-        # workers exist before any progress thread starts (fork + threads do not mix)
-        it = pool.imap(_process, tasks, chunksize=chunk)
-        return list(_with_progress(it, len(tasks), show))
+    # Largest files first, in small chunks: the cost of a file grows with its size, and a big
+    # file dealt out last would leave the other workers idle at the end (the corpus's 200 kB
+    # files took ~1 s each while the median file takes ~5 ms).
+    order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i].data))
+    chunk = max(1, min(4, len(tasks) // (jobs * 32)))
+    gc.freeze()  # the parent's objects: the workers' collections need not walk (and copy) them
+    try:
+        with ctx.Pool(jobs) as pool:
+            # workers exist before any progress thread starts (fork + threads do not mix)
+            it = pool.imap(_process, [tasks[i] for i in order], chunksize=chunk)
+            done = list(_with_progress(it, len(tasks), show))
+    finally:
+        gc.unfreeze()
+    outcomes: list[FileOutcome] = [None] * len(tasks)  # type: ignore[list-item]
+    for i, out in zip(order, done):
+        outcomes[i] = out
+    return outcomes
 
 
 def _with_progress(it: Iterable[FileOutcome], total: int, show: bool) -> Iterable[FileOutcome]:

@@ -27,8 +27,10 @@ signature: ``inspect.signature``, ``getfullargspec``, ``__code__``, ``co_varname
 from __future__ import annotations
 
 import ast
+import re
 import weakref
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -161,6 +163,8 @@ def _super_calls(model: "SemanticModel", cls: ast.ClassDef, base: str, add) -> N
     for stmt in cls.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
+        if "super" not in model.lines_text(stmt.lineno, stmt.end_lineno or stmt.lineno):
+            continue  # the walk below only looks for ``super()`` calls
         for node, owner in _walk_function(stmt):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
@@ -248,6 +252,8 @@ def _instance_calls(model: "SemanticModel", assign: ast.Assign, name: str, cls: 
                                    fn.args.vararg, fn.args.kwarg) if a is not None):
         return
     uses = local_uses.get(id(fn))
+    if uses is None and not _method_call_re(name).search(model.lines_text(assign.lineno, fn.end_lineno or fn.lineno)):
+        return  # no ``name.m(`` in the text after the assignment: skip walking the function
     if uses is None:
         uses = local_uses[id(fn)] = _local_uses(fn)
     if name in uses.killed or uses.stores.get(name, 0) != 1:
@@ -260,6 +266,13 @@ def _instance_calls(model: "SemanticModel", assign: ast.Assign, name: str, cls: 
         attr = call.func.attr  # type: ignore[attr-defined]
         if (call.lineno, call.col_offset) > after and attr not in overridden:
             add(call, f"{cls}.{attr}", "bound", call.func, ref, guard_node=owner)
+
+
+@lru_cache(maxsize=1024)
+def _method_call_re(name: str) -> "re.Pattern[str]":
+    """``name.attr(`` as text (whitespace and line breaks allowed around the dot): the
+    instance-call walk is only worth doing when this occurs."""
+    return re.compile(r"(?<![\w.])" + re.escape(name) + r"\s*\.\s*[^\W\d]\w*\s*\(")
 
 
 def _walk_function(fn: ast.FunctionDef | ast.AsyncFunctionDef):

@@ -19,25 +19,9 @@ ROOT = "megatron.core"
 _TRY_TYPES = tuple(t for t in (ast.Try, getattr(ast, "TryStar", None)) if t is not None)
 
 
-def iter_statements(tree: ast.Module) -> Iterator[ast.stmt]:
-    """Every statement of the file (bodies of defs, classes, branches, handlers, cases),
-    without walking expressions: the try statements the compat rules look at live here."""
-    stack: list[list[ast.stmt]] = [tree.body]
-    while stack:
-        for stmt in stack.pop():
-            yield stmt
-            for name in ("body", "orelse", "finalbody"):
-                inner = getattr(stmt, name, None)
-                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
-                    stack.append(inner)
-            for h in getattr(stmt, "handlers", ()) or ():
-                stack.append(h.body)
-            for c in getattr(stmt, "cases", ()) or ():
-                stack.append(c.body)
-
-
-def try_statements(tree: ast.Module) -> Iterator[ast.Try]:
-    for stmt in iter_statements(tree):
+def try_statements(model) -> Iterator[ast.Try]:
+    """Every ``try`` of the file, from the statement list the semantic model already built."""
+    for stmt in model.statements:
         if isinstance(stmt, _TRY_TYPES):
             yield stmt  # type: ignore[misc]
 
@@ -251,7 +235,7 @@ class ExceptOrExpression(Rule):
 
     def check(self, ctx: Context) -> None:
         model = ctx.model
-        for node in try_statements(model.tree):
+        for node in try_statements(model):
             for h in node.handlers:
                 if h.type is None:
                     imported = _imports_megatron(ctx, node)

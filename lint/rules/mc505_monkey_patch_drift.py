@@ -14,7 +14,6 @@ import ast
 import re
 
 from .base import Applicability, Context, Invalid, Rule, Valid
-from .mc502_except_or_expression import iter_statements
 from .mc504_private_megatron_api import is_megatron_core_source
 
 ROOT = "megatron.core"
@@ -264,7 +263,7 @@ class MonkeyPatchDrift(Rule):
     @staticmethod
     def _defs(model) -> dict[str, list[ast.FunctionDef]]:
         out: dict[str, list] = {}
-        for stmt in iter_statements(model.tree):
+        for stmt in model.statements:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 out.setdefault(stmt.name, []).append(stmt)
         return out

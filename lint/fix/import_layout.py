@@ -1,0 +1,245 @@
+"""Where a module's imports live, found with ``ast`` so libcst only has to parse small pieces.
+
+Why: libcst's ``AddImportsVisitor`` / ``RemoveImportsVisitor`` rebuild the whole tree and
+``RemoveImportsVisitor`` computes scope metadata for all of it - minutes on a multi-MB file for
+one added import. What they actually touch is small: the *import head* (the docstring and the
+run of import lines at the top, libcst 1.9 ``_add_imports.py`` ``_split_module``), the first
+statement after it (an empty line may be put before it) and the statements holding an import
+to remove. This module maps the text into top-level *groups* (libcst's top-level statements:
+``ast`` statements joined by ``;`` on one line form one group) with their offsets, so the
+scheduler can hand libcst exactly those pieces and keep every other byte as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import re
+from dataclasses import dataclass, field
+
+#: libcst's newline (``libcst/_parser/detect_config.py`` NEWLINE_RE); CPython counts lines alike.
+NEWLINE_RE = re.compile(r"\r\n?|\n")
+_IMPORT_WORD_RE = re.compile(r"(?<!\w)import(?!\w)")
+_NON_ASCII_WORD_RE = re.compile(r"\w*[^\x00-\x7f]\w*")
+_SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+@dataclass
+class Group:
+    """One top-level libcst statement: ``ast`` statements sharing lines through ``;``."""
+
+    start: int  # offset of its first line (the first decorator's line for decorated defs)
+    first_line: int  # 1-based
+    last_line: int
+    stmts: list[ast.stmt] = field(default_factory=list)
+
+    @property
+    def head_candidate(self) -> bool:
+        """Only imports (libcst's head is a run of one-import lines; the first group may also be
+        the docstring / ``__strict__``). A superset of libcst's head is fine: see ``head_end``."""
+        return all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in self.stmts)
+
+
+@dataclass
+class ImportSite:
+    """One ``ast.alias`` of an import statement and where it binds its name."""
+
+    alias: ast.alias
+    stmt: ast.Import | ast.ImportFrom
+    group: int  # index into Layout.groups
+    top_level: bool  # the statement is directly in the module body
+    module_scope: bool  # binds in the module scope (not inside a def/class body)
+
+
+class Layout:
+    """Line starts and top-level groups of ``text`` (``tree`` is ``ast.parse(text)``).
+
+    ``Layout.of`` returns None when the text has something this mapping does not model
+    (a statement not starting at column 0, a decorator ``@`` on an earlier line): the caller
+    then takes libcst's whole-file path.
+    """
+
+    def __init__(self, text: str, tree: ast.Module, line_starts: list[int], groups: list[Group]):
+        self.text = text
+        self.tree = tree
+        self.line_starts = line_starts
+        self.groups = groups
+        self._group_lines = [g.first_line for g in groups]
+        self._strings: list[str] | None = None
+
+    @classmethod
+    def of(cls, text: str, tree: ast.Module) -> Layout | None:
+        line_starts = [0] + [m.end() for m in NEWLINE_RE.finditer(text)]
+        groups: list[Group] = []
+        for stmt in tree.body:
+            if groups and stmt.lineno <= groups[-1].last_line:  # ``a; b`` - same libcst line
+                groups[-1].stmts.append(stmt)
+                groups[-1].last_line = max(groups[-1].last_line, stmt.end_lineno or stmt.lineno)
+                continue
+            first = stmt.lineno
+            decorators = getattr(stmt, "decorator_list", None)
+            if decorators:
+                first = min(d.lineno for d in decorators)
+                if text[line_starts[first - 1]:line_starts[first - 1] + 1] != "@":
+                    return None
+            elif stmt.col_offset != 0:
+                return None
+            groups.append(Group(line_starts[first - 1], first, stmt.end_lineno or stmt.lineno, [stmt]))
+        return cls(text, tree, line_starts, groups)
+
+    # -- offsets ---------------------------------------------------------------------------
+    def group_end(self, index: int) -> int:
+        """Offset where group ``index``'s text ends: the next group's first line (its leading
+        comments and blank lines belong to the slice before it)."""
+        return self.groups[index + 1].start if index + 1 < len(self.groups) else len(self.text)
+
+    def offset(self, line: int, col_bytes: int) -> int:
+        """Text offset of an ``ast`` position (``col_offset`` counts UTF-8 bytes)."""
+        start = self.line_starts[line - 1]
+        end = self.line_starts[line] if line < len(self.line_starts) else len(self.text)
+        row = self.text[start:end]
+        if row.isascii():
+            return start + col_bytes
+        return start + len(row.encode("utf-8")[:col_bytes].decode("utf-8", "replace"))
+
+    def group_of_line(self, line: int) -> int:
+        return max(bisect.bisect_right(self._group_lines, line) - 1, 0)
+
+    def group_of_offset(self, offset: int) -> int:
+        return self.group_of_line(bisect.bisect_right(self.line_starts, offset))
+
+    # -- what libcst looks at ------------------------------------------------------------
+    def head_end(self) -> int:
+        """Index of the first group after the candidate import head. libcst's own head
+        (``_GatherTopImportsBeforeStatements``, ``_split_module``) is a prefix of it: statements
+        between the two are parsed by libcst exactly as in the whole file, so handing libcst
+        the groups before this index yields the same insertion point."""
+        for i, g in enumerate(self.groups):
+            if g.head_candidate:
+                continue
+            if i == 0 and len(g.stmts) == 1 and isinstance(g.stmts[0], (ast.Expr, ast.Assign)):
+                continue  # docstring / ``__strict__ = ...`` (``_skip_first``)
+            return i
+        return len(self.groups)
+
+    def import_sites(self) -> list[ImportSite]:
+        """Every import alias of the file, reading only the groups whose text has the word
+        ``import`` (an import statement always spells it)."""
+        seen: set[int] = set()
+        for m in _IMPORT_WORD_RE.finditer(self.text):
+            seen.add(self.group_of_offset(m.start()))
+        sites: list[ImportSite] = []
+        for gi in sorted(seen):
+            for stmt in self.groups[gi].stmts:
+                _collect_imports(stmt, gi, top_level=True, module_scope=True, out=sites)
+        return sites
+
+    def word_offsets(self, word: str) -> list[int]:
+        """Offsets of ``word`` as a whole identifier-like word anywhere in the text (code,
+        strings and comments alike: an over-count only makes the caller more careful)."""
+        return [m.start() for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", self.text)]
+
+    def string_mentions(self, word: str) -> bool:
+        """True when a ``str`` constant's *value* has ``word``: libcst reads ``__all__`` entries and
+        string annotations by value (escapes decoded, implicit concatenations joined), which a
+        search of the source text can miss."""
+        if self._strings is None:
+            self._strings = [n.value for n in ast.walk(self.tree)
+                             if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
+        return any(word in s and pattern.search(s) for s in self._strings)
+
+    def identifiers_normalized(self) -> bool:
+        """True when no identifier-like word changes under NFKC: CPython normalizes
+        identifiers, libcst compares them as written, so ``ast`` names then mean libcst's."""
+        if self.text.isascii():
+            return True
+        import unicodedata
+
+        return all(unicodedata.normalize("NFKC", w) == w for w in _NON_ASCII_WORD_RE.findall(self.text))
+
+
+def _collect_imports(stmt: ast.stmt, gi: int, *, top_level: bool, module_scope: bool,
+                     out: list[ImportSite]) -> None:
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        out.extend(ImportSite(a, stmt, gi, top_level, module_scope) for a in stmt.names)
+        return
+    inner_scope = module_scope and not isinstance(stmt, _SCOPE_NODES)
+    for child in ast.iter_child_nodes(stmt):
+        if isinstance(child, ast.stmt):
+            _collect_imports(child, gi, top_level=False, module_scope=inner_scope, out=out)
+        elif isinstance(child, (ast.excepthandler, ast.match_case)):
+            for s in child.body:
+                _collect_imports(s, gi, top_level=False, module_scope=inner_scope, out=out)
+
+
+_NO_DESCEND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+               ast.DictComp, ast.GeneratorExp)
+_NOT_SEARCHED = (ast.JoinedStr, ast.Match, ast.arguments)
+
+
+def reads_module_binding(stmts: list[ast.stmt], name: str) -> bool:
+    """True when ``stmts`` (one top-level group) provably read ``name`` from the module scope,
+    so libcst's ScopeProvider records the access on every module-scope assignment of ``name``
+    (libcst 1.9 ``scope_provider.py`` ``infer_accesses``) and its imports there count as used:
+
+    - module-scope code reads it (``ast.Name`` in Load context outside def/class/lambda/
+      comprehension bodies), or
+    - some code of the group reads it and nothing in the group binds it (no assignment,
+      parameter, import, def/class name, ``global``/``nonlocal``, ``except ... as``, pattern
+      capture): every enclosing function/class scope lacks it, so the read resolves to the module.
+
+    f-strings, ``match``, annotations and parameter defaults are not searched for reads
+    (their scoping is libcst's to decide): missing a read only sends the caller to libcst."""
+    if _loads(stmts, name, module_scope_only=True):
+        return True
+    return _loads(stmts, name, module_scope_only=False) and not _binds(stmts, name)
+
+
+def _loads(stmts: list[ast.stmt], name: str, *, module_scope_only: bool) -> bool:
+    stack: list[ast.AST] = list(stmts)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _NOT_SEARCHED) or (module_scope_only and isinstance(node, _NO_DESCEND)):
+            continue
+        if isinstance(node, ast.Name):
+            if node.id == name and isinstance(node.ctx, ast.Load):
+                return True
+            continue
+        if isinstance(node, ast.AnnAssign):
+            stack.append(node.target)
+            if node.value is not None:
+                stack.append(node.value)
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            stack.extend(node.body)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def _binds(stmts: list[ast.stmt], name: str) -> bool:
+    for top in stmts:
+        for node in ast.walk(top):
+            if isinstance(node, ast.Name):
+                if node.id == name and not isinstance(node.ctx, ast.Load):
+                    return True
+            elif isinstance(node, ast.arg):
+                if node.arg == name:
+                    return True
+            elif isinstance(node, ast.alias):
+                if (node.asname or node.name).split(".")[0] == name:
+                    return True
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if node.name == name:
+                    return True
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                if name in node.names:
+                    return True
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+                if node.name == name:
+                    return True
+            elif isinstance(node, ast.MatchMapping):
+                if node.rest == name:
+                    return True
+    return False
