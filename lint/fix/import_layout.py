@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 #: libcst's newline (``libcst/_parser/detect_config.py`` NEWLINE_RE); CPython counts lines alike.
 NEWLINE_RE = re.compile(r"\r\n?|\n")
 _IMPORT_WORD_RE = re.compile(r"(?<!\w)import(?!\w)")
-_NON_ASCII_WORD_RE = re.compile(r"\w*[^\x00-\x7f]\w*")
+_NON_ASCII_WORD_RE = re.compile(r"\w*[^\W\x00-\x7f]\w*")
 _SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -48,7 +48,11 @@ class ImportSite:
     stmt: ast.Import | ast.ImportFrom
     group: int  # index into Layout.groups
     top_level: bool  # the statement is directly in the module body
-    module_scope: bool  # binds in the module scope (not inside a def/class body)
+    scope: ast.AST | None  # innermost def/class whose body holds it; None: the module scope
+
+    @property
+    def module_scope(self) -> bool:
+        return self.scope is None
 
 
 class Layout:
@@ -131,13 +135,34 @@ class Layout:
         sites: list[ImportSite] = []
         for gi in sorted(seen):
             for stmt in self.groups[gi].stmts:
-                _collect_imports(stmt, gi, top_level=True, module_scope=True, out=sites)
+                _collect_imports(stmt, gi, top_level=True, scope=None, out=sites)
         return sites
 
     def word_offsets(self, word: str) -> list[int]:
         """Offsets of ``word`` as a whole identifier-like word anywhere in the text (code,
         strings and comments alike: an over-count only makes the caller more careful)."""
         return [m.start() for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", self.text)]
+
+    def comment_spans(self, index: int) -> list[tuple[int, int]]:
+        """Text spans of the comments of group ``index`` (tokenized on its own; empty when it
+        cannot be: then every word counts as code)."""
+        import io
+        import tokenize
+
+        start, end = self.groups[index].start, self.group_end(index)
+        piece = self.text[start:end]
+        if "\r" in piece and piece.count("\r") != piece.count("\r\n"):
+            return []  # a lone CR: tokenize's rows would not be ours
+        first = self.groups[index].first_line
+        spans = []
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(piece).readline):
+                if tok.type == tokenize.COMMENT:
+                    row = first - 1 + tok.start[0]
+                    spans.append((self.line_starts[row - 1] + tok.start[1], self.line_starts[row - 1] + tok.end[1]))
+        except (tokenize.TokenError, SyntaxError):
+            return []
+        return spans
 
     def string_mentions(self, word: str) -> bool:
         """True when a ``str`` constant's *value* has ``word``: libcst reads ``__all__`` entries and
@@ -159,23 +184,23 @@ class Layout:
         return all(unicodedata.normalize("NFKC", w) == w for w in _NON_ASCII_WORD_RE.findall(self.text))
 
 
-def _collect_imports(stmt: ast.stmt, gi: int, *, top_level: bool, module_scope: bool,
+def _collect_imports(stmt: ast.stmt, gi: int, *, top_level: bool, scope: ast.AST | None,
                      out: list[ImportSite]) -> None:
     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-        out.extend(ImportSite(a, stmt, gi, top_level, module_scope) for a in stmt.names)
+        out.extend(ImportSite(a, stmt, gi, top_level, scope) for a in stmt.names)
         return
-    inner_scope = module_scope and not isinstance(stmt, _SCOPE_NODES)
+    inner = stmt if isinstance(stmt, _SCOPE_NODES) else scope
     for child in ast.iter_child_nodes(stmt):
         if isinstance(child, ast.stmt):
-            _collect_imports(child, gi, top_level=False, module_scope=inner_scope, out=out)
+            _collect_imports(child, gi, top_level=False, scope=inner, out=out)
         elif isinstance(child, (ast.excepthandler, ast.match_case)):
             for s in child.body:
-                _collect_imports(s, gi, top_level=False, module_scope=inner_scope, out=out)
+                _collect_imports(s, gi, top_level=False, scope=inner, out=out)
 
 
 _NO_DESCEND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
                ast.DictComp, ast.GeneratorExp)
-_NOT_SEARCHED = (ast.JoinedStr, ast.Match, ast.arguments)
+_NOT_SEARCHED = (ast.Match,)
 
 
 def reads_module_binding(stmts: list[ast.stmt], name: str) -> bool:
@@ -189,11 +214,23 @@ def reads_module_binding(stmts: list[ast.stmt], name: str) -> bool:
       parameter, import, def/class name, ``global``/``nonlocal``, ``except ... as``, pattern
       capture): every enclosing function/class scope lacks it, so the read resolves to the module.
 
-    f-strings, ``match``, annotations and parameter defaults are not searched for reads
-    (their scoping is libcst's to decide): missing a read only sends the caller to libcst."""
+    Annotations count (libcst records them as accesses too); ``match`` statements are not
+    searched for reads: missing a read only sends the caller to libcst."""
     if _loads(stmts, name, module_scope_only=True):
         return True
     return _loads(stmts, name, module_scope_only=False) and not _binds(stmts, name)
+
+
+def reads_function_binding(function: ast.AST, name: str) -> bool:
+    """True when ``function``'s own scope reads ``name`` (not inside a nested def, class,
+    lambda or comprehension) and declares no ``global``/``nonlocal`` for it: libcst then records
+    the access on every assignment of ``name`` in that function scope, its imports included."""
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    for node in ast.walk(function):
+        if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+            return False
+    return _loads(function.body, name, module_scope_only=True)
 
 
 def _loads(stmts: list[ast.stmt], name: str, *, module_scope_only: bool) -> bool:
@@ -206,40 +243,28 @@ def _loads(stmts: list[ast.stmt], name: str, *, module_scope_only: bool) -> bool
             if node.id == name and isinstance(node.ctx, ast.Load):
                 return True
             continue
-        if isinstance(node, ast.AnnAssign):
-            stack.append(node.target)
-            if node.value is not None:
-                stack.append(node.value)
-            continue
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            stack.extend(node.body)
-            continue
         stack.extend(ast.iter_child_nodes(node))
     return False
 
 
+def _bound_names(node: ast.AST) -> tuple[str | None, ...]:
+    """Names ``node`` binds (or declares global/nonlocal) in some scope."""
+    if isinstance(node, ast.Name):
+        return () if isinstance(node.ctx, ast.Load) else (node.id,)
+    if isinstance(node, ast.arg):
+        return (node.arg,)
+    if isinstance(node, ast.alias):
+        return ((node.asname or node.name).split(".")[0],)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return (node.name,)
+    if isinstance(node, (ast.Global, ast.Nonlocal)):
+        return tuple(node.names)
+    if isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
+        return (node.name,)
+    if isinstance(node, ast.MatchMapping):
+        return (node.rest,)
+    return ()
+
+
 def _binds(stmts: list[ast.stmt], name: str) -> bool:
-    for top in stmts:
-        for node in ast.walk(top):
-            if isinstance(node, ast.Name):
-                if node.id == name and not isinstance(node.ctx, ast.Load):
-                    return True
-            elif isinstance(node, ast.arg):
-                if node.arg == name:
-                    return True
-            elif isinstance(node, ast.alias):
-                if (node.asname or node.name).split(".")[0] == name:
-                    return True
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                if node.name == name:
-                    return True
-            elif isinstance(node, (ast.Global, ast.Nonlocal)):
-                if name in node.names:
-                    return True
-            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)):
-                if node.name == name:
-                    return True
-            elif isinstance(node, ast.MatchMapping):
-                if node.rest == name:
-                    return True
-    return False
+    return any(name in _bound_names(node) for top in stmts for node in ast.walk(top))

@@ -18,10 +18,16 @@ libcst gives on the whole file (``tests/test_fix_imports.py`` compares them on r
 from __future__ import annotations
 
 import ast
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..findings import ImportRequest
-from .import_layout import NEWLINE_RE, ImportSite, Layout, reads_module_binding
+from .import_layout import (
+    NEWLINE_RE,
+    ImportSite,
+    Layout,
+    reads_function_binding,
+    reads_module_binding,
+)
 
 #: Stand-in for the first statement after the head: libcst may put an empty line before it.
 _PLACEHOLDER = "pass"
@@ -112,10 +118,10 @@ def _matching_sites(layout: Layout, removes: list[ImportRequest]) -> list[tuple[
 def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> tuple[set[str], list[ImportSite]] | None:
     """(names whose requested imports go, those imports) - or None when undecided.
 
-    A name goes when every place its word appears in the file is one of the requested
-    imports: no reference, no ``__all__`` entry, no string annotation can then exist, so
-    libcst finds them all unused. A name stays when all its requested imports bind in the
-    module scope and some code provably reads that binding (``reads_module_binding``).
+    A name goes when every place its word appears in the file, comments aside, is one of the
+    requested imports: no reference, no ``__all__`` entry, no string annotation can then exist, so
+    libcst finds them all unused. A name stays when the binding of each of its requested
+    imports is provably read (``reads_module_binding``, ``reads_function_binding``).
     Anything else is left to libcst."""
     by_root: dict[str, list[ImportSite]] = {}
     for site, root in _matching_sites(layout, removes):
@@ -128,15 +134,24 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> tuple[set[
             a = s.alias
             spans.append((layout.offset(a.lineno, a.col_offset), layout.offset(a.end_lineno, a.end_col_offset)))
         words = layout.word_offsets(root)
-        if all(any(lo <= w < hi for lo, hi in spans) for w in words) and not layout.string_mentions(root):
+        outside = [w for w in words if not any(lo <= w < hi for lo, hi in spans)]
+        if outside:  # mentions in comments do not count
+            comments = [c for g in sorted({layout.group_of_offset(w) for w in outside}) for c in layout.comment_spans(g)]
+            outside = [w for w in outside if not any(lo <= w < hi for lo, hi in comments)]
+        if not outside and not layout.string_mentions(root):
             gone.add(root)
             sites.extend(matches)
             continue
-        if all(s.module_scope for s in matches):
-            groups = sorted({layout.group_of_offset(w) for w in words})
-            if any(reads_module_binding(layout.groups[g].stmts, root) for g in groups):
-                continue
-        return None
+        groups = sorted({layout.group_of_offset(w) for w in words})
+        module_read: bool | None = None
+        for s in matches:
+            if s.module_scope:
+                if module_read is None:
+                    module_read = any(reads_module_binding(layout.groups[g].stmts, root) for g in groups)
+                if not module_read:
+                    return None
+            elif not reads_function_binding(s.scope, root):
+                return None
     return gone, sites
 
 
