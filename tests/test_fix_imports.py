@@ -103,8 +103,9 @@ def test_removes_nested_import_and_keeps_block_valid():
     ("from a import *\nx = 1\n", Req("a", "b", remove=True), True),
     ("from .a import b\nx = 1\n", Req(".a", "b", remove=True), True),
     ("from __future__ import annotations\nx = 1\n", Req("__future__", "annotations", remove=True), True),
-    # the same name bound twice, once unused in a function
-    ("import os\ndef f():\n    import os\n    return 1\nos.x\n", Req("os", remove=True), False),
+    # the same name bound twice: unused in the function (removed there), read at module level
+    ("import os\ndef f():\n    import os\n    return 1\nos.x\n", Req("os", remove=True), True),
+    ("import os\ndef f():\n    import os\n    return 1\n__all__ = ['os']\n", Req("os", remove=True), False),
     # ``import a.b`` binds ``a``; used through ``a.c``
     ("import a.b\nimport os\nprint(a.c)\n", Req("a.b", remove=True), True),
     ("import a.b\nimport os\nprint(os)\n", Req("a.b", remove=True), True),

@@ -70,6 +70,9 @@ class Layout:
         self.groups = groups
         self._group_lines = [g.first_line for g in groups]
         self._strings: list[str] | None = None
+        self._sites: list[ImportSite] | None = None
+        self._import_starts: list[int] = []
+        self._import_ends: list[int] = []
 
     @classmethod
     def of(cls, text: str, tree: ast.Module) -> Layout | None:
@@ -129,6 +132,20 @@ class Layout:
     def import_sites(self) -> list[ImportSite]:
         """Every import alias of the file, reading only the groups whose text has the word
         ``import`` (an import statement always spells it)."""
+        if self._sites is None:
+            self._sites = self._find_import_sites()
+            spans = sorted({self.node_span(s.stmt) for s in self._sites})
+            self._import_starts = [lo for lo, _ in spans]
+            self._import_ends = [hi for _, hi in spans]
+        return self._sites
+
+    def in_import(self, offset: int) -> bool:
+        """Whether ``offset`` is inside an import statement (which reads no name)."""
+        self.import_sites()
+        i = bisect.bisect_right(self._import_starts, offset) - 1
+        return i >= 0 and offset < self._import_ends[i]
+
+    def _find_import_sites(self) -> list[ImportSite]:
         seen: set[int] = set()
         for m in _IMPORT_WORD_RE.finditer(self.text):
             seen.add(self.group_of_offset(m.start()))
@@ -164,13 +181,53 @@ class Layout:
             return []
         return spans
 
+    def code_words(self, word: str) -> list[int]:
+        """``word_offsets`` without the ones inside comments (comments bind and read nothing)."""
+        words = self.word_offsets(word)
+        groups = sorted({self.group_of_offset(w) for w in words})
+        comments = [c for g in groups for c in self.comment_spans(g)]
+        return [w for w in words if not any(lo <= w < hi for lo, hi in comments)]
+
+    def node_span(self, node: ast.AST) -> tuple[int, int]:
+        """Text offsets of an ``ast`` node (a def/class from its first decorator)."""
+        decorators = getattr(node, "decorator_list", None) or []
+        first = min([(node.lineno, node.col_offset)] + [(d.lineno, d.col_offset) for d in decorators])
+        return self.offset(*first), self.offset(node.end_lineno, node.end_col_offset)
+
+    def scope_nodes(self, group_indices: list[int]) -> list[ast.AST]:
+        """The def/class statements of those groups in source pre-order (libcst visits them
+        in the same order, which lets a piece's libcst tree be matched to this one)."""
+        out: list[ast.AST] = []
+
+        def visit(stmt: ast.stmt) -> None:
+            if isinstance(stmt, _SCOPE_NODES):
+                out.append(stmt)
+            for child in ast.iter_child_nodes(stmt):
+                if isinstance(child, ast.stmt):
+                    visit(child)
+                elif isinstance(child, (ast.excepthandler, ast.match_case)):
+                    for s in child.body:
+                        visit(s)
+
+        for gi in group_indices:
+            for stmt in self.groups[gi].stmts:
+                visit(stmt)
+        return out
+
     def string_mentions(self, word: str) -> bool:
-        """True when a ``str`` constant's *value* has ``word``: libcst reads ``__all__`` entries and
-        string annotations by value (escapes decoded, implicit concatenations joined), which a
-        search of the source text can miss."""
+        """True when a ``str`` constant's *value* that could be an ``__all__`` entry or a string
+        annotation has ``word``: libcst reads those by value (escapes decoded, implicit
+        concatenations joined), which a search of the source text can miss. Strings that are a
+        whole expression statement (docstrings) are neither."""
         if self._strings is None:
-            self._strings = [n.value for n in ast.walk(self.tree)
-                             if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+            bare: set[int] = set()
+            strings: list[str] = []
+            for n in ast.walk(self.tree):
+                if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant):
+                    bare.add(id(n.value))
+                elif isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in bare:
+                    strings.append(n.value)
+            self._strings = strings
         pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
         return any(word in s and pattern.search(s) for s in self._strings)
 
@@ -198,52 +255,61 @@ def _collect_imports(stmt: ast.stmt, gi: int, *, top_level: bool, scope: ast.AST
                 _collect_imports(s, gi, top_level=False, scope=inner, out=out)
 
 
-_NO_DESCEND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+_NEW_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
                ast.DictComp, ast.GeneratorExp)
-_NOT_SEARCHED = (ast.Match,)
 
 
 def reads_module_binding(stmts: list[ast.stmt], name: str) -> bool:
     """True when ``stmts`` (one top-level group) provably read ``name`` from the module scope,
     so libcst's ScopeProvider records the access on every module-scope assignment of ``name``
     (libcst 1.9 ``scope_provider.py`` ``infer_accesses``) and its imports there count as used:
-
-    - module-scope code reads it (``ast.Name`` in Load context outside def/class/lambda/
-      comprehension bodies), or
-    - some code of the group reads it and nothing in the group binds it (no assignment,
-      parameter, import, def/class name, ``global``/``nonlocal``, ``except ... as``, pattern
-      capture): every enclosing function/class scope lacks it, so the read resolves to the module.
-
+    an ``ast.Name`` in Load context none of whose enclosing def/class/lambda/comprehension
+    scopes binds ``name`` (``_own_binds`` over-counts bindings, never under-counts).
     Annotations count (libcst records them as accesses too); ``match`` statements are not
-    searched for reads: missing a read only sends the caller to libcst."""
-    if _loads(stmts, name, module_scope_only=True):
-        return True
-    return _loads(stmts, name, module_scope_only=False) and not _binds(stmts, name)
+    searched: missing a read only sends the caller to libcst."""
+    return any(_reads(stmt, name, False) for stmt in stmts)
 
 
 def reads_function_binding(function: ast.AST, name: str) -> bool:
-    """True when ``function``'s own scope reads ``name`` (not inside a nested def, class,
-    lambda or comprehension) and declares no ``global``/``nonlocal`` for it: libcst then records
-    the access on every assignment of ``name`` in that function scope, its imports included."""
+    """True when code in ``function``'s body reads ``name`` from ``function``'s own scope (no
+    nested scope in between binds it) and ``function`` declares no ``global``/``nonlocal`` for
+    it: libcst then records the access on every assignment of ``name`` in that scope, the
+    imports there included."""
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
     for node in ast.walk(function):
         if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
             return False
-    return _loads(function.body, name, module_scope_only=True)
+    return any(_reads(stmt, name, False) for stmt in function.body)
 
 
-def _loads(stmts: list[ast.stmt], name: str, *, module_scope_only: bool) -> bool:
-    stack: list[ast.AST] = list(stmts)
+def _reads(node: ast.AST, name: str, shadowed: bool) -> bool:
+    stack: list[tuple[ast.AST, bool]] = [(node, shadowed)]
     while stack:
-        node = stack.pop()
-        if isinstance(node, _NOT_SEARCHED) or (module_scope_only and isinstance(node, _NO_DESCEND)):
+        node, shadowed = stack.pop()
+        if isinstance(node, ast.Match):
             continue
         if isinstance(node, ast.Name):
-            if node.id == name and isinstance(node.ctx, ast.Load):
+            if not shadowed and node.id == name and isinstance(node.ctx, ast.Load):
                 return True
             continue
-        stack.extend(ast.iter_child_nodes(node))
+        if isinstance(node, _NEW_SCOPES) and not shadowed:
+            shadowed = _own_binds(node, name)
+        stack.extend((child, shadowed) for child in ast.iter_child_nodes(node))
+    return False
+
+
+def _own_binds(scope: ast.AST, name: str) -> bool:
+    """Whether ``scope`` (a def/class/lambda/comprehension) binds ``name`` itself: its
+    parameters, decorators, and its body down to (not into) nested def/class bodies; nested
+    lambdas and comprehensions are included, which can only over-count."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        if name in _bound_names(node):
+            return True
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            stack.extend(ast.iter_child_nodes(node))
     return False
 
 
@@ -264,7 +330,3 @@ def _bound_names(node: ast.AST) -> tuple[str | None, ...]:
     if isinstance(node, ast.MatchMapping):
         return (node.rest,)
     return ()
-
-
-def _binds(stmts: list[ast.stmt], name: str) -> bool:
-    return any(name in _bound_names(node) for top in stmts for node in ast.walk(top))

@@ -51,7 +51,7 @@ def schedule_imports_whole_file(text: str, requests: Iterable[ImportRequest]) ->
     import libcst as cst
 
     tree = cst.parse_module(text)
-    return _transform(tree, requests, forced_roots=None).code
+    return _transform(tree, requests, forced=None).code
 
 
 def schedule_imports_fast(text: str, requests: list[ImportRequest]) -> str | None:
@@ -67,22 +67,21 @@ def schedule_imports_fast(text: str, requests: list[ImportRequest]) -> str | Non
     removes = [r for r in requests if r.remove]
     if {_root(r) for r in adds} & {_root(r) for r in removes}:
         return None  # an import added and removed under one name: libcst's order matters
-    removed_roots: set[str] = set()
-    removed_sites: list[ImportSite] = []
+    removed: list[tuple[ImportSite, str]] = []
     if removes:
         decided = _decide_removals(layout, removes)
         if decided is None:
             return None
-        removed_roots, removed_sites = decided
+        removed = decided
     cut_index = layout.head_end()
-    for site in removed_sites:
+    for site, _ in removed:
         if site.top_level:  # the statement may vanish with the comment lines above it
             cut_index = max(cut_index, site.group + 1)
-    windows = sorted({s.group for s in removed_sites if s.group >= cut_index})
+    windows = sorted({s.group for s, _ in removed if s.group >= cut_index})
     if windows and not _uniform_newlines(text):
         return None  # a block emptied in a window gets ``pass`` + the window's first newline
     try:
-        return _splice(layout, requests, adds, removed_roots, removed_sites, cut_index, windows)
+        return _splice(layout, requests, removed, cut_index, windows)
     except Exception:  # noqa: BLE001 - libcst rejects a piece: let the whole-file path decide
         return None
 
@@ -115,82 +114,104 @@ def _matching_sites(layout: Layout, removes: list[ImportRequest]) -> list[tuple[
     return found
 
 
-def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> tuple[set[str], list[ImportSite]] | None:
-    """(names whose requested imports go, those imports) - or None when undecided.
+def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple[ImportSite, str]] | None:
+    """The requested imports libcst would find unused (with the name each binds) - or None
+    when that is not decided here.
 
-    A name goes when every place its word appears in the file, comments aside, is one of the
-    requested imports: no reference, no ``__all__`` entry, no string annotation can then exist, so
-    libcst finds them all unused. A name stays when the binding of each of its requested
-    imports is provably read (``reads_module_binding``, ``reads_function_binding``).
-    Anything else is left to libcst."""
+    libcst (``GatherUnusedImportsVisitor.is_in_use``) keeps an import when its name is in
+    ``__all__`` or a string annotation anywhere in the file, or when an import of that name in
+    the same scope is referenced. So, per name and scope (module or one function; class
+    bodies are left to libcst):
+
+    - gone: outside comments and import statements (which read nothing), the name's word
+      appears nowhere in the file (for a function: nowhere inside that function), and no
+      string that could be an ``__all__`` entry or annotation has it;
+    - kept: a read of that binding is found (``reads_module_binding``, ``reads_function_binding``);
+    - anything else: undecided."""
     by_root: dict[str, list[ImportSite]] = {}
     for site, root in _matching_sites(layout, removes):
         by_root.setdefault(root, []).append(site)
-    gone: set[str] = set()
-    sites: list[ImportSite] = []
+    removed: list[tuple[ImportSite, str]] = []
     for root, matches in by_root.items():
-        spans = []
-        for s in matches:
-            a = s.alias
-            spans.append((layout.offset(a.lineno, a.col_offset), layout.offset(a.end_lineno, a.end_col_offset)))
-        words = layout.word_offsets(root)
-        outside = [w for w in words if not any(lo <= w < hi for lo, hi in spans)]
-        if outside:  # mentions in comments do not count
-            comments = [c for g in sorted({layout.group_of_offset(w) for w in outside}) for c in layout.comment_spans(g)]
-            outside = [w for w in outside if not any(lo <= w < hi for lo, hi in comments)]
-        if not outside and not layout.string_mentions(root):
-            gone.add(root)
-            sites.extend(matches)
+        words = layout.code_words(root)
+        outside = [w for w in words if not layout.in_import(w)]  # import statements read nothing
+        strings = layout.string_mentions(root)
+        if not outside and not strings:
+            removed.extend((s, root) for s in matches)
             continue
-        groups = sorted({layout.group_of_offset(w) for w in words})
-        module_read: bool | None = None
+        if any(isinstance(s.scope, ast.ClassDef) for s in matches):
+            return None
+        units: dict[int, list[ImportSite]] = {}
         for s in matches:
-            if s.module_scope:
-                if module_read is None:
-                    module_read = any(reads_module_binding(layout.groups[g].stmts, root) for g in groups)
-                if not module_read:
+            units.setdefault(id(s.scope), []).append(s)
+        for sites in units.values():
+            scope = sites[0].scope
+            if scope is None:
+                groups = sorted({layout.group_of_offset(w) for w in outside})
+                if not any(reads_module_binding(layout.groups[g].stmts, root) for g in groups):
                     return None
-            elif not reads_function_binding(s.scope, root):
-                return None
-    return gone, sites
+            elif not reads_function_binding(scope, root):
+                lo, hi = layout.node_span(scope)
+                if strings or any(lo <= w < hi for w in outside):
+                    return None
+                removed.extend((s, root) for s in sites)
+    return removed
 
 
 # -- libcst on pieces ----------------------------------------------------------------------
-def _splice(layout: Layout, requests: list[ImportRequest], adds: list[ImportRequest], removed_roots: set[str],
-            removed_sites: list[ImportSite], cut_index: int, windows: list[int]) -> str | None:
+def _splice(layout: Layout, requests: list[ImportRequest], removed: list[tuple[ImportSite, str]],
+            cut_index: int, windows: list[int]) -> str:
     import libcst as cst
 
     text = layout.text
+    adds = [r for r in requests if not r.remove]
+    removes = [r for r in requests if r.remove]
     cut = layout.groups[cut_index].start if cut_index < len(layout.groups) else len(text)
-    head_removals = any(s.group < cut_index for s in removed_sites)
+    head = [(s, root) for s, root in removed if s.group < cut_index]
     pieces: list[str] = []
-    if adds or head_removals:
+    if adds or head:
         placeholder = ""
         if cut < len(text):
             m = NEWLINE_RE.search(text)
             placeholder = _PLACEHOLDER + (m.group(0) if m else "\n")
-        head_requests = [r for r in requests if not r.remove or head_removals]
-        code = _transform(cst.parse_module(text[:cut] + placeholder), head_requests, removed_roots).code
+        forced = _Forced.of(layout, list(range(cut_index)), head)
+        code = _transform(cst.parse_module(text[:cut] + placeholder), adds + (removes if head else []), forced).code
         if not code.endswith(placeholder):
-            return None
+            raise ValueError("placeholder statement not rendered last")
         pieces.append(code[:len(code) - len(placeholder)])
     else:
         pieces.append(text[:cut])
-    removes = [r for r in requests if r.remove]
     pos = cut
     for gi in windows:
         start, end = layout.groups[gi].start, layout.group_end(gi)
         pieces.append(text[pos:start])
-        pieces.append(_transform(cst.parse_module(text[start:end]), removes, removed_roots).code)
+        forced = _Forced.of(layout, [gi], [(s, root) for s, root in removed if s.group == gi])
+        pieces.append(_transform(cst.parse_module(text[start:end]), removes, forced).code)
         pos = end
     pieces.append(text[pos:])
     return "".join(pieces)
 
 
-def _transform(tree, requests: list[ImportRequest], forced_roots: set[str] | None):
-    """libcst's Add- then RemoveImportsVisitor on ``tree``. With ``forced_roots`` the removal
-    does not run scope analysis on this piece: exactly the requested imports binding those
-    names count as unused (decided on the whole file by ``_decide_removals``)."""
+class _Forced:
+    """Which import aliases of one piece are unused, as decided on the whole file: (bound
+    name, scope) pairs, a scope being the ordinal of its def/class in the piece (None: module)."""
+
+    def __init__(self, units: set[tuple[str, int | None]], scope_names: list[str]):
+        self.units = units
+        self.scope_names = scope_names
+
+    @classmethod
+    def of(cls, layout: Layout, group_indices: list[int], removed: list[tuple[ImportSite, str]]) -> _Forced:
+        nodes = layout.scope_nodes(group_indices) if any(s.scope is not None for s, _ in removed) else []
+        ordinal = {id(n): i for i, n in enumerate(nodes)}
+        units = {(root, None if s.scope is None else ordinal[id(s.scope)]) for s, root in removed}
+        return cls(units, [n.name for n in nodes])
+
+
+def _transform(tree, requests: list[ImportRequest], forced: _Forced | None):
+    """libcst's Add- then RemoveImportsVisitor on ``tree``. With ``forced`` the removal does
+    not run scope analysis on this piece: the imports it names count as unused (decided on
+    the whole file by ``_decide_removals``)."""
     from libcst.codemod import CodemodContext
     from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
@@ -204,25 +225,39 @@ def _transform(tree, requests: list[ImportRequest], forced_roots: set[str] | Non
     if adds:
         tree = AddImportsVisitor(context).transform_module(tree)
     if removes:
-        remover = RemoveImportsVisitor if forced_roots is None else _forced_remover(forced_roots)
+        remover = RemoveImportsVisitor if forced is None else _forced_remover(forced)
         tree = remover(context).transform_module(tree)
     return tree
 
 
-def _forced_remover(roots: set[str]):
-    """A RemoveImportsVisitor whose "unused" set is every import alias binding one of
-    ``roots`` that libcst's GatherUnusedImportsVisitor would consider at all."""
+def _forced_remover(forced: _Forced):
+    """A RemoveImportsVisitor whose "unused" set is every import alias in ``forced``'s units
+    that libcst's GatherUnusedImportsVisitor would consider at all; it refuses a tree whose
+    defs/classes are not the ones the units were numbered on."""
     import libcst as cst
     from libcst.codemod.visitors import RemoveImportsVisitor
 
     class _Candidates(cst.CSTVisitor):
         def __init__(self) -> None:
             self.found: dict = {}
+            self.names: list[str] = []
+            self.scopes: list[int | None] = [None]
+
+        def _enter(self, node) -> None:
+            self.scopes.append(len(self.names))
+            self.names.append(node.name.value)
+
+        def _leave(self, node) -> None:
+            self.scopes.pop()
+
+        visit_FunctionDef = visit_ClassDef = _enter
+        leave_FunctionDef = leave_ClassDef = _leave
 
         def _add(self, node) -> None:
             for alias in node.names:
                 bound = alias.evaluated_alias or alias.evaluated_name
-                if (bound.split(".")[0] if isinstance(node, cst.Import) else bound) in roots:
+                root = bound.split(".")[0] if isinstance(node, cst.Import) else bound
+                if (root, self.scopes[-1]) in forced.units:
                     self.found[alias] = node
 
         def visit_Import(self, node: cst.Import) -> bool:
@@ -242,6 +277,8 @@ def _forced_remover(roots: set[str]):
         def visit_Module(self, node: cst.Module) -> None:
             candidates = _Candidates()
             node.visit(candidates)
+            if forced.scope_names and candidates.names != forced.scope_names:
+                raise ValueError("libcst and ast disagree on the defs of a piece")
             self._unused_imports = candidates.found
 
     return ForcedRemover
