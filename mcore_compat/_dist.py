@@ -1,15 +1,18 @@
 """Private helpers shared by the shim modules: lazy torch/megatron access, group checks,
-keyword filtering against the installed release's signatures.
+keyword filtering against the installed release's signatures, and the state the getters'
+fast path reads.
 
 Nothing here imports torch or megatron-core at module import time (``import mcore_compat``
 must work without them); every helper imports them inside the function and degrades to the
-single-process answer when they are missing.
+single-process answer when they are missing. Once found, the modules are kept: an ``import``
+statement inside a function costs ~0.3 us, more than the getters it would guard.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import weakref
 from types import ModuleType
 from typing import Any, Callable, Iterable, Mapping
 
@@ -24,27 +27,45 @@ class ModelParallelNotInitializedError(RuntimeError):
     """
 
 
+_TORCH_DIST: ModuleType | None = None
+_UPSTREAM_PS: ModuleType | None = None
+
+
 def torch_dist() -> ModuleType | None:
-    """``torch.distributed`` if torch is installed and distributed is available, else None."""
+    """``torch.distributed`` if torch is installed and distributed is available, else None.
+
+    A found module is kept (neither can change within a process); a missing one is looked
+    for again on the next call.
+    """
+    global _TORCH_DIST
+    if _TORCH_DIST is not None:
+        return _TORCH_DIST
     try:
         import torch.distributed as dist
     except ImportError:
         return None
-    return dist if dist.is_available() else None
+    if not dist.is_available():
+        return None
+    _TORCH_DIST = dist
+    return dist
 
 
 def dist_ready() -> bool:
     """True when torch.distributed is initialised (False without torch: single process)."""
-    dist = torch_dist()
-    return bool(dist is not None and dist.is_initialized())
+    dist = _TORCH_DIST if _TORCH_DIST is not None else torch_dist()
+    return dist is not None and dist.is_initialized()
 
 
 def upstream_ps() -> ModuleType | None:
     """The installed ``megatron.core.parallel_state`` module, or None when not installed."""
+    global _UPSTREAM_PS
+    if _UPSTREAM_PS is not None:
+        return _UPSTREAM_PS
     try:
         from megatron.core import parallel_state
     except ImportError:
         return None
+    _UPSTREAM_PS = parallel_state
     return parallel_state
 
 
@@ -97,6 +118,97 @@ def installed_release() -> str:
         return "not installed"
 
 
+# ----------------------------------------------------------------------------- fast-path state
+# The getters' no-argument fast path (parallel_state._getter) must cost about what upstream's
+# getter costs (~0.2 us), so it cannot call torch.distributed.is_initialized() (~0.19 us:
+# a metaclass property and a property) or megatron's model_parallel_is_initialized() (~0.06 us)
+# per call. It reads the attributes those two functions read instead, on the objects below.
+
+
+class _Unbound:
+    """Stands in for torch's world and megatron's module until both are found (or when the
+    installed versions do not read what :func:`fast_world` / :func:`fast_megatron` expect):
+    every attribute the fast path reads is None, so it always takes the full path."""
+
+    _default_pg = None
+    _TENSOR_MODEL_PARALLEL_GROUP = None
+    _PIPELINE_MODEL_PARALLEL_GROUP = None
+    _DATA_PARALLEL_GROUP = None
+
+
+UNBOUND: Any = _Unbound()
+
+#: The module globals megatron's ``model_parallel_is_initialized()`` tests for ``None``: the same
+#: three in every release 0.9.0–0.19.2 (parallel_state.py of each wheel); checked against the
+#: installed release's code object by :func:`fast_megatron`.
+MP_INITIALIZED_GLOBALS = ("_TENSOR_MODEL_PARALLEL_GROUP", "_PIPELINE_MODEL_PARALLEL_GROUP",
+                          "_DATA_PARALLEL_GROUP")
+
+
+def fast_world() -> Any:
+    """torch's ``distributed_c10d._world`` when ``_world._default_pg is not None`` is exactly
+    ``torch.distributed.is_initialized()`` (torch 2.x: ``GroupMember.WORLD`` is a property
+    returning ``_world.default_pg``, itself a property returning ``_default_pg``), else
+    :data:`UNBOUND`."""
+    dist = torch_dist()
+    if dist is None:
+        return UNBOUND
+    try:
+        from torch.distributed import distributed_c10d as c10d
+
+        world = c10d._world
+        prop = vars(type(world)).get("default_pg")
+        # (not vars(world): materialising an instance __dict__ makes every later attribute
+        # read of it slower, ~+25 ns on CPython 3.11)
+        consistent = (isinstance(prop, property) and hasattr(world, "_default_pg")
+                      and prop.fget.__code__.co_names == ("_default_pg",)
+                      and (world._default_pg is not None) == dist.is_initialized()
+                      and world._default_pg is dist.GroupMember.WORLD)
+    except Exception:  # noqa: BLE001 - another torch layout: no fast path, same answers
+        return UNBOUND
+    return world if consistent else UNBOUND
+
+
+def fast_megatron(ps: ModuleType | None) -> Any:
+    """megatron's parallel_state module when its ``model_parallel_is_initialized`` tests
+    exactly :data:`MP_INITIALIZED_GLOBALS` (so reading them is the same test), else
+    :data:`UNBOUND`."""
+    fn = getattr(ps, "model_parallel_is_initialized", None) if ps is not None else None
+    code = getattr(fn, "__code__", None)
+    if code is None or set(code.co_names) != set(MP_INITIALIZED_GLOBALS):
+        return UNBOUND
+    if not all(hasattr(ps, n) for n in MP_INITIALIZED_GLOBALS):
+        return UNBOUND
+    return ps
+
+
+_WORLD: Any = None  # fast_world() once torch is found (UNBOUND if it does not fit)
+
+
+def default_pg() -> Any:
+    """torch's default process group object (None when not initialised or without torch)."""
+    global _WORLD
+    world = _WORLD
+    if world is None:
+        if torch_dist() is None:
+            return None
+        world = _WORLD = fast_world()
+    if world is not UNBOUND:
+        return world._default_pg
+    dist = torch_dist()
+    return None if dist is None else dist.GroupMember.WORLD
+
+
+def fast_state() -> tuple[Any, Any]:
+    """``(torch's world, megatron's parallel_state)`` for the getters' fast path, each
+    :data:`UNBOUND` when not installed or not as expected (then the fast path is never taken)."""
+    if torch_dist() is None:
+        return UNBOUND, UNBOUND
+    default_pg()  # binds _WORLD
+    mps = fast_megatron(upstream_ps())
+    return (_WORLD, mps) if _WORLD is not UNBOUND and mps is not UNBOUND else (UNBOUND, UNBOUND)
+
+
 # ----------------------------------------------------------------------------- groups
 
 
@@ -113,15 +225,56 @@ def group_ranks(group: Any) -> list[int] | None:
         return None
 
 
+#: Groups :func:`check_member` accepted: ``id(group) -> (weakref to the group, weakref to the
+#: default process group it was checked under)``. A process group's members never change and
+#: the calling rank only changes with a new default group, so an accepted group stays accepted
+#: while both are the same objects (the full check costs ~2 us: ``get_rank`` and
+#: ``get_process_group_ranks``; a hit ~0.2 us). Weak references, compared by identity: a group
+#: destroyed and re-created at the same address, or a re-initialised torch.distributed, is
+#: checked again, and the cache never keeps a group alive.
+_ACCEPTED: dict[int, tuple[Any, Any]] = {}
+
+
+def _forget(key: int, ref: Any) -> None:
+    entry = _ACCEPTED.get(key)
+    if entry is not None and entry[0] is ref:
+        del _ACCEPTED[key]
+
+
+def known_member(group: Any) -> bool:
+    """True when :func:`check_member` accepted this very group under the current default
+    process group (so checking it again would accept it again)."""
+    entry = _ACCEPTED.get(id(group))
+    if entry is None:
+        return False
+    pg = default_pg()
+    return pg is not None and entry[1]() is pg and entry[0]() is group
+
+
+def _remember(group: Any) -> None:
+    pg = default_pg()
+    if pg is None:
+        return
+    key = id(group)
+    try:
+        entry = (weakref.ref(group, functools.partial(_forget, key)), weakref.ref(pg))
+    except TypeError:  # a ProcessGroup subclass without weak references: not cached
+        return
+    _ACCEPTED[key] = entry
+
+
 def check_member(group: Any, what: str) -> Any:
     """Return ``group`` if the calling rank belongs to it, else raise ``ValueError``.
 
     On a rank outside a group, ``torch.distributed.new_group`` returns the placeholder
     ``GroupMember.NON_GROUP_MEMBER`` (no rank list), so the message can name the ranks only
-    when the group object is a real ``ProcessGroup``.
+    when the group object is a real ``ProcessGroup``. Accepted groups are remembered (see
+    :data:`_ACCEPTED`); refusals are never cached.
     """
     dist = torch_dist()
     if dist is None or group is None:
+        return group
+    if known_member(group):
         return group
     me = dist.get_rank()
     if group is dist.GroupMember.NON_GROUP_MEMBER:
@@ -138,6 +291,7 @@ def check_member(group: Any, what: str) -> Any:
     if ranks is None and group.rank() < 0:
         raise ValueError(f"{what} does not contain the calling rank {me} (its ranks are "
                          f"not known on this rank)")
+    _remember(group)
     return group
 
 

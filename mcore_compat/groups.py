@@ -29,6 +29,7 @@ from mcore_compat._dist import (
     dist_ready,
     group_ranks,
     installed_release,
+    known_member,
     megatron_initialized,
     require_megatron,
     signature_of,
@@ -101,18 +102,29 @@ def first_callable(ps: Any, candidates: tuple[tuple[str, dict[str, Any]], ...]
     return None
 
 
-def global_group(field: str) -> Any:
-    """megatron's global group for ``field`` on the installed release (requires init).
+#: field -> (the parallel_state module, getter name, keywords) chosen by :func:`first_callable`
+#: for it: which getter a release has and accepts cannot change within a process, and choosing
+#: costs signature checks. The function itself is looked up on each call (so a patched
+#: upstream getter is the one called, as before this cache).
+_CHOICES: dict[str, tuple[Any, str, dict[str, Any]] | None] = {}
 
-    ``None`` when the release has no such group for this rank (e.g. ``embd`` on a middle
-    pipeline stage); raises :class:`ModelParallelNotInitializedError` before initialisation.
-    """
-    ps = require_megatron(FIELD_NAMES[field])
-    found = first_callable(ps, GLOBAL_GETTERS[field])
-    if found is not None:
-        name, fn, kwargs = found
+
+def _choice(ps: Any, field: str) -> tuple[Any, str, dict[str, Any]] | None:
+    choice = _CHOICES.get(field)
+    if choice is None or choice[0] is not ps:
+        found = first_callable(ps, GLOBAL_GETTERS[field])
+        if found is None:
+            return None
+        choice = _CHOICES[field] = (ps, found[0], found[2])
+    return choice
+
+
+def _global(ps: Any, field: str) -> Any:
+    """:func:`global_group` once ``ps`` is known to be initialised."""
+    choice = _choice(ps, field)
+    if choice is not None:
         try:
-            return fn(**kwargs)
+            return getattr(ps, choice[1])(**choice[2])
         except AssertionError:
             if field in EXTRA_FIELDS:
                 return None  # releases before 0.13 assert instead of check_initialized=False
@@ -123,6 +135,15 @@ def global_group(field: str) -> Any:
                          f"{[n for n, _ in GLOBAL_GETTERS[field]]} for the {FIELD_NAMES[field]}")
 
 
+def global_group(field: str) -> Any:
+    """megatron's global group for ``field`` on the installed release (requires init).
+
+    ``None`` when the release has no such group for this rank (e.g. ``embd`` on a middle
+    pipeline stage); raises :class:`ModelParallelNotInitializedError` before initialisation.
+    """
+    return _global(require_megatron(FIELD_NAMES[field]), field)
+
+
 def resolve_field(field: str, explicit: Any = None, pg_collection: Any = None) -> Any:
     """One field's fallback chain: explicit, else ``pg_collection.<field>``, else global."""
     if not dist_ready():
@@ -131,10 +152,12 @@ def resolve_field(field: str, explicit: Any = None, pg_collection: Any = None) -
                              "initialised (single process: pass no groups)")
         return None
     if explicit is not None:
-        return check_member(explicit, f"the {FIELD_NAMES[field]} passed as {field}_group=")
+        return explicit if known_member(explicit) else check_member(
+            explicit, f"the {FIELD_NAMES[field]} passed as {field}_group=")
     from_pgc = getattr(pg_collection, field, None) if pg_collection is not None else None
     if from_pgc is not None:
-        return check_member(from_pgc, f"the {FIELD_NAMES[field]} of pg_collection.{field}")
+        return from_pgc if known_member(from_pgc) else check_member(
+            from_pgc, f"the {FIELD_NAMES[field]} of pg_collection.{field}")
     return global_group(field)
 
 
@@ -200,38 +223,43 @@ def resolve_groups(*, tp_group: Any = None, pp_group: Any = None, cp_group: Any 
     The derived fields (``mp``, ``tp_cp``, ``embd``, ``pos_embd``) come from ``pg_collection``
     or megatron when available and are ``None`` otherwise; they never raise for lack of init.
     """
-    explicit = {"tp": tp_group, "pp": pp_group, "cp": cp_group, "dp": dp_group,
-                "dp_cp": dp_cp_group, "ep": ep_group, "expt_tp": expt_tp_group,
-                "expt_dp": expt_dp_group}
+    explicit = (tp_group, pp_group, cp_group, dp_group, dp_cp_group, ep_group, expt_tp_group,
+                expt_dp_group)  # in CORE_FIELDS order
     if not dist_ready():
-        passed = [f"{k}_group" for k, v in explicit.items() if v is not None]
+        passed = [f"{f}_group" for f, v in zip(CORE_FIELDS, explicit) if v is not None]
         if passed:
             raise ValueError(f"{', '.join(passed)} passed but torch.distributed is not "
                              "initialised (single process: pass no groups)")
         return ParallelGroups()
+    # Hot path (a trainer may call this per step): membership checks hit the cache of groups
+    # already accepted (known_member), messages are only built for a group checked anew, and
+    # megatron's state is asked once.
     values: dict[str, Any] = {}
     needs_global: list[str] = []
-    for field in CORE_FIELDS:
-        v = explicit[field]
+    for field, v in zip(CORE_FIELDS, explicit):
         if v is not None:
-            values[field] = check_member(v, f"the {FIELD_NAMES[field]} passed as {field}_group=")
+            values[field] = v if known_member(v) else check_member(
+                v, f"the {FIELD_NAMES[field]} passed as {field}_group=")
             continue
         v = getattr(pg_collection, field, None) if pg_collection is not None else None
         if v is not None:
-            values[field] = check_member(v, f"the {FIELD_NAMES[field]} of pg_collection.{field}")
+            values[field] = v if known_member(v) else check_member(
+                v, f"the {FIELD_NAMES[field]} of pg_collection.{field}")
             continue
         needs_global.append(field)
-    if needs_global and not megatron_initialized(upstream_ps()):
+    ps = upstream_ps()
+    ready = megatron_initialized(ps)
+    if needs_global and not ready:
         require_megatron(", ".join(FIELD_NAMES[f] for f in needs_global))  # raises
     for field in needs_global:
-        values[field] = global_group(field)
-    ready = megatron_initialized(upstream_ps())
+        values[field] = _global(ps, field)
     for field in EXTRA_FIELDS:
         v = getattr(pg_collection, field, None) if pg_collection is not None else None
         if v is not None:
-            values[field] = check_member(v, f"the {FIELD_NAMES[field]} of pg_collection.{field}")
+            values[field] = v if known_member(v) else check_member(
+                v, f"the {FIELD_NAMES[field]} of pg_collection.{field}")
         else:
-            values[field] = global_group(field) if ready else None
+            values[field] = _global(ps, field) if ready else None
     return ParallelGroups(**values)
 
 

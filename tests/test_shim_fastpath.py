@@ -1,0 +1,239 @@
+"""The shim's fast paths (issue 11) on real megatron-core in a real 1-process gloo group.
+
+A getter called bare answers from the installed release's own getter without the full path
+once torch.distributed and megatron are both initialised; ``resolve_groups`` remembers groups
+it accepted. Both must never answer from stale state, so the worker walks a process through
+the states a trainer (or its tests) can reach and records what the shim and upstream answer
+in each: before ``init_process_group``; up but megatron not initialised; initialised;
+``destroy_model_parallel`` (upstream keeps some rank lists and answers stale values there);
+re-initialised (new group objects); a ``set_*`` override without megatron; torch.distributed
+destroyed while megatron still holds its groups; re-created. One subprocess per release
+(``PYTHONPATH=<unpacked wheel>``): 0.16.1, and 0.9.0 where several wrapped names do not exist
+upstream (the fast path must hand those to the full path).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RELEASES = ("0.16.1", "0.9.0")
+#: Getters compared bare (no arguments) with upstream in every state.
+BARE = ("get_tensor_model_parallel_rank", "get_tensor_model_parallel_world_size",
+        "get_pipeline_model_parallel_first_rank", "get_data_parallel_src_rank",
+        "get_tensor_model_parallel_group", "get_expert_tensor_parallel_rank")
+
+
+# ============================================================================ worker side
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _outcome(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``["value", v]`` (groups as ``["group", id]``) or ``["raised", type, message]``."""
+    try:
+        v = fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        return ["raised", type(exc).__name__, str(exc)[:300]]
+    if v is not None and type(v).__name__ == "ProcessGroup":
+        return ["group", id(v)]
+    return ["value", v]
+
+
+def worker(release: str) -> dict[str, Any]:
+    import torch.distributed as dist
+    from megatron.core import parallel_state as up
+
+    import mcore_compat as mc
+    from mcore_compat import _dist
+    from mcore_compat import parallel_state as ps
+
+    full_calls: list[str] = []
+    answer = ps.answer
+
+    def counting_answer(name: str, *args: Any, **kwargs: Any) -> Any:
+        full_calls.append(name)
+        return answer(name, *args, **kwargs)
+
+    ps.answer = counting_answer  # the full path of every getter goes through answer()
+
+    def state(label: str) -> dict[str, Any]:
+        """Shim and upstream outcome of every BARE getter and the DP size, and how many of
+        the shim's calls took the full path."""
+        del full_calls[:]
+        out: dict[str, Any] = {}
+        for name in BARE:
+            out[name] = {"shim": _outcome(getattr(ps, name)),
+                         "upstream": _outcome(getattr(up, name)) if hasattr(up, name) else None}
+        for wcp in (False, True):
+            out[f"dp_size_wcp{wcp}"] = {"shim": _outcome(ps.get_data_parallel_world_size, wcp),
+                                        "upstream": _outcome(up.get_data_parallel_world_size,
+                                                             with_context_parallel=wcp)}
+        out["full_path_calls"] = list(full_calls)
+        report[label] = out
+        return out
+
+    def init_dist() -> None:
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}",
+                                rank=0, world_size=1)
+
+    report: dict[str, Any] = {"release": release}
+    state("1_no_dist")
+    init_dist()
+    state("2_dist_no_megatron")
+    up.initialize_model_parallel()
+    first_tp = up.get_tensor_model_parallel_group()
+    report["first_tp_id"] = id(first_tp)
+    state("3_initialised")
+    report["fast_path_bound"] = ps._MPS is up and ps._WORLD is not _dist.UNBOUND
+    up.destroy_model_parallel()
+    state("4_megatron_destroyed")
+    up.initialize_model_parallel()
+    report["second_tp_id"] = id(up.get_tensor_model_parallel_group())
+    state("5_reinitialised")
+    up.destroy_model_parallel()
+    up.set_tensor_model_parallel_rank(3)  # an override upstream answers without init
+    state("6_override_without_megatron")
+    up.set_tensor_model_parallel_rank(None)
+
+    # resolve_groups' membership cache
+    up.initialize_model_parallel()
+    tp = up.get_tensor_model_parallel_group()
+    mine = dist.new_group([0])
+    report["resolve_all_is_upstream"] = (mc.resolve_groups(tp_group=tp, dp_group=mine).tp is tp)
+    report["accepted_after_resolve"] = _dist.known_member(mine)
+    report["non_member_after_cache"] = _outcome(mc.resolve_groups, tp_group=tp,
+                                                dp_group=dist.GroupMember.NON_GROUP_MEMBER)
+    report["not_a_group_after_cache"] = _outcome(mc.resolve_groups, dp_group=object())
+    key = id(mine)
+    dist.destroy_process_group(mine)
+    del mine
+    gc.collect()
+    report["entry_dropped_with_group"] = key not in _dist._ACCEPTED
+
+    # a new torch.distributed world: groups accepted in the old one are checked again
+    kept = tp
+    up.destroy_model_parallel()
+    dist.destroy_process_group()
+    init_dist()
+    report["old_group_accepted_in_new_world"] = _dist.known_member(kept)
+    up.initialize_model_parallel()
+    state("8_recreated")
+    new_tp = up.get_tensor_model_parallel_group()
+    report["resolve_after_recreate_is_new"] = mc.resolve_groups().tp is new_tp
+
+    # last (0.9.0's destroy_model_parallel cannot run after it): torch.distributed destroyed
+    # while megatron still holds its groups
+    dist.destroy_process_group()
+    state("7_dist_destroyed_megatron_kept")
+    report["resolve_after_dist_destroyed"] = _outcome(lambda: mc.resolve_groups().tp)
+    return report
+
+
+# ============================================================================ pytest side
+
+def _run(release: str) -> dict[str, Any]:
+    from tools.downloads import megatron_core
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(megatron_core(release)), str(ROOT)]),
+               PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), release], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        pytest.fail(f"fast-path worker for megatron-core {release} failed "
+                    f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module", params=RELEASES)
+def report(request) -> dict[str, Any]:
+    return _run(request.param)
+
+
+def _shim(report: dict, label: str, name: str) -> list:
+    return report[label][name]["shim"]
+
+
+pytestmark = pytest.mark.real
+
+
+def test_initialised_bare_getters_are_upstream_without_the_full_path(report):
+    s = report["3_initialised"]
+    assert report["fast_path_bound"], report["release"]
+    for name in BARE + ("dp_size_wcpFalse", "dp_size_wcpTrue"):
+        if s[name]["upstream"] is not None:
+            assert s[name]["shim"] == s[name]["upstream"], (report["release"], name, s[name])
+    assert s["get_tensor_model_parallel_group"]["shim"] == ["group", report["first_tp_id"]]
+    # names the release has: no full path at all; names it lacks (0.9.0) only those
+    missing = sorted(n for n in BARE if s[n]["upstream"] is None)
+    assert sorted(set(s["full_path_calls"])) == missing, (report["release"], s["full_path_calls"])
+    if report["release"] == "0.9.0":
+        assert missing == ["get_expert_tensor_parallel_rank"]
+        assert s["get_expert_tensor_parallel_rank"]["shim"] == ["value", 0]
+
+
+def test_single_process_answers_before_and_after_dist(report):
+    for label in ("1_no_dist", "7_dist_destroyed_megatron_kept"):
+        s = report[label]
+        assert _shim(report, label, "get_tensor_model_parallel_rank") == ["value", 0], label
+        assert _shim(report, label, "get_tensor_model_parallel_group") == ["value", None], label
+        assert s["dp_size_wcpFalse"]["shim"] == ["value", 1], (label, s["dp_size_wcpFalse"])
+        assert _shim(report, label, "get_pipeline_model_parallel_first_rank") == ["value", 0]
+        assert s["full_path_calls"], label  # answered by the full path
+    # the state is one upstream answers differently in: the fast path must not pass it on
+    assert report["1_no_dist"]["dp_size_wcpFalse"]["upstream"] == ["value", 0]
+    assert report["7_dist_destroyed_megatron_kept"]["dp_size_wcpFalse"]["upstream"] == ["value", 0]
+    assert report["resolve_after_dist_destroyed"] == ["value", None]
+
+
+@pytest.mark.parametrize("label", ["2_dist_no_megatron", "4_megatron_destroyed",
+                                   "6_override_without_megatron"])
+def test_not_initialised_raises_the_named_error_even_after_fast_calls(report, label):
+    for name in BARE + ("dp_size_wcpFalse",):
+        got = report[label][name]["shim"]
+        assert got[:2] == ["raised", "ModelParallelNotInitializedError"], (label, name, got)
+        assert "initialize_model_parallel" in got[2], got
+    # and upstream answers there (stale or overridden), so a fast path that skipped the
+    # megatron check would have passed that answer on
+    if label == "4_megatron_destroyed":
+        stale = report[label]["get_pipeline_model_parallel_first_rank"]["upstream"]
+        assert stale == ["value", 0], stale
+    if label == "6_override_without_megatron":
+        assert report[label]["get_tensor_model_parallel_rank"]["upstream"] == ["value", 3]
+
+
+def test_reinitialised_answers_come_from_the_new_groups(report):
+    assert report["second_tp_id"] != report["first_tp_id"]
+    got = _shim(report, "5_reinitialised", "get_tensor_model_parallel_group")
+    assert got == ["group", report["second_tp_id"]], got
+    s = report["8_recreated"]
+    assert s["get_tensor_model_parallel_group"]["shim"] == s["get_tensor_model_parallel_group"]["upstream"]
+    assert s["dp_size_wcpFalse"]["shim"] == ["value", 1]
+    assert report["resolve_after_recreate_is_new"]
+
+
+def test_membership_cache_never_hides_an_error(report):
+    assert report["resolve_all_is_upstream"] and report["accepted_after_resolve"]
+    kind, err, msg = report["non_member_after_cache"]
+    assert (kind, err) == ("raised", "ValueError"), report["non_member_after_cache"]
+    assert "calling rank 0" in msg and "NON_GROUP_MEMBER" in msg and "data-parallel" in msg, msg
+    assert report["not_a_group_after_cache"][:2] == ["raised", "TypeError"]
+    assert report["entry_dropped_with_group"]  # a destroyed group leaves no entry to reuse
+    assert report["old_group_accepted_in_new_world"] is False  # re-checked under a new world
+
+
+if __name__ == "__main__":
+    print(json.dumps(worker(sys.argv[1]), default=repr))
