@@ -392,8 +392,9 @@ def run(model: "SemanticModel", target: "Target", *, select: tuple[str, ...], re
     from mcore_lint.groups.elide import edits_touch, elide
     from mcore_lint.groups.transform import GroupsResult, Options, edits_from_diff
 
+    def_lines = tuple((_qualname(model, fn), fn.lineno) for fn in _functions(model))
     options = Options(select=select, rewrite_in_scope=rewrite_in_scope, target=oldest_release(target),
-                      module_name=model.module, is_package=model.is_package)
+                      module_name=model.module, is_package=model.is_package, def_lines=def_lines)
     keep = kept_functions(model, target, select=select, rewrite_in_scope=rewrite_in_scope)
     part = elide(model.tree, model.source, keep)
     try:

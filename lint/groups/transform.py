@@ -28,7 +28,7 @@ import difflib
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 from packaging.version import InvalidVersion, Version
 
 from mcore_lint.findings import Edit, ImportRequest, Location
@@ -50,6 +50,10 @@ class Options:
     target: str | None = None  # megatron-core release the code must run on, e.g. "0.16.1"
     module_name: str | None = None
     is_package: bool = False
+    #: (qualname, line of its ``def``) of the module's top-level functions and methods, when the
+    #: caller knows them (the linter, from its ``ast``): positions are then computed for the
+    #: changed functions only instead of for the whole module (see :func:`_positions`)
+    def_lines: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -541,6 +545,55 @@ def _is_group_fallback(stmt: cst.CSTNode) -> bool:
 # ----------------------------------------------------------------------------- entry points
 
 
+class _ShiftedPositions:
+    """Positions of nodes inside the changed functions, each computed on a small module holding
+    only that function (inside its class for a method) and moved down to the function's real
+    line. Columns need no shift: a method keeps its class's indentation."""
+
+    def __init__(self, parts: list[tuple[object, int]]):
+        self.parts = parts  # (positions of one small module, line shift)
+
+    def __getitem__(self, node: cst.CSTNode) -> CodeRange:
+        for mapping, shift in self.parts:
+            got = mapping.get(node)  # type: ignore[attr-defined]
+            if got is not None:
+                return CodeRange(CodePosition(got.start.line + shift, got.start.column),
+                                 CodePosition(got.end.line + shift, got.end.column))
+        raise KeyError(node)
+
+
+def _positions(module: cst.Module, plans: dict[str, _FuncPlan], def_lines: tuple[tuple[str, int], ...]):
+    """Positions for the rewrite: per changed function when ``def_lines`` places each one
+    unambiguously, else for the whole module (libcst's PositionProvider renders the code it
+    covers, so on a big module with one changed function this saves most of the cost)."""
+    lines: dict[str, int] = {}
+    dupes: set[str] = set()
+    for q, line in def_lines:
+        if q in lines:
+            dupes.add(q)
+        lines[q] = line
+    touched = [p for p in plans.values() if _touched(p)]
+    if not def_lines or any(p.info.qualname not in lines or p.info.qualname in dupes for p in touched):
+        return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    owner: dict[int, cst.ClassDef] = {}
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            owner.update((id(m), stmt) for m in stmt.body.body)
+    parts = []
+    for p in touched:
+        fn = p.info.node
+        stmt: cst.CSTNode = fn
+        if p.info.class_name is not None:
+            cls = owner.get(id(fn))
+            if cls is None:
+                return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+            stmt = cls.with_changes(body=cls.body.with_changes(body=[fn]))
+        small = module.with_changes(body=[stmt])
+        mapping = MetadataWrapper(small, unsafe_skip_copy=True).resolve(PositionProvider)
+        parts.append((mapping, lines[p.info.qualname] - mapping[fn.name].start.line))
+    return _ShiftedPositions(parts)
+
+
 def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
     """Plan and apply the rewrite to one module's source. Raises ``libcst.ParserSyntaxError``
     on unparsable input (the caller reports it with the file name)."""
@@ -549,8 +602,7 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
     plans = planner.plan()
     if not any(_touched(p) for p in plans.values()):  # the common case: no positions, no rewrite
         return GroupsResult(source, source, [], [], [], planner.notes)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+    positions = _positions(module, plans, options.def_lines)
     config = module.config_for_parsing
     param_columns = {}
     for p in plans.values():
