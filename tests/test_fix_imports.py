@@ -225,9 +225,9 @@ def test_same_as_libcst_on_real_code():
 
     paths = []
     for part in ("megatron-core-0.16.1", "megatron-core-0.19.2", "megatron-bridge-0.6.2", "nemo-2.2.1"):
-        sized = [p for p in files(part) if 1500 < p.stat().st_size < 8000]
-        paths += sized[:: max(len(sized) // 5, 1)][:5]  # spread over the part
-    assert len(paths) >= 18
+        sized = [p for p in files(part) if 1500 < p.stat().st_size < 6000]
+        paths += sized[:: max(len(sized) // 4, 1)][:4]  # spread over the part
+    assert len(paths) >= 14
     taken = total = removed = 0
     for path in paths:
         text = path.read_text(encoding="utf-8")
@@ -243,6 +243,6 @@ def test_same_as_libcst_on_real_code():
                 removed += 1
     print(f"\nimport scheduling on real code: {len(paths)} files, {total} request sets, fast path {taken}, "
           f"unused import removed by the fast path {removed}")
-    assert total >= 60
+    assert total >= 50
     assert taken >= 0.8 * total  # the cases real fixes make are decided without the whole-file path
     assert removed >= 10
