@@ -181,9 +181,8 @@ class Layout:
             return []
         return spans
 
-    def code_words(self, word: str) -> list[int]:
-        """``word_offsets`` without the ones inside comments (comments bind and read nothing)."""
-        words = self.word_offsets(word)
+    def drop_comments(self, words: list[int]) -> list[int]:
+        """``words`` (offsets) without the ones inside comments (which bind and read nothing)."""
         groups = sorted({self.group_of_offset(w) for w in words})
         comments = [c for g in groups for c in self.comment_spans(g)]
         return [w for w in words if not any(lo <= w < hi for lo, hi in comments)]

@@ -133,29 +133,36 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
         by_root.setdefault(root, []).append(site)
     removed: list[tuple[ImportSite, str]] = []
     for root, matches in by_root.items():
-        words = layout.code_words(root)
-        outside = [w for w in words if not layout.in_import(w)]  # import statements read nothing
-        strings = layout.string_mentions(root)
-        if not outside and not strings:
-            removed.extend((s, root) for s in matches)
-            continue
-        if any(isinstance(s.scope, ast.ClassDef) for s in matches):
-            return None
+        # import statements read nothing; reads are looked for first (no tokenizing needed)
+        outside = [w for w in layout.word_offsets(root) if not layout.in_import(w)]
         units: dict[int, list[ImportSite]] = {}
         for s in matches:
             units.setdefault(id(s.scope), []).append(s)
-        for sites in units.values():
+        unread = [sites for sites in units.values() if isinstance(sites[0].scope, ast.ClassDef) or not outside
+                  or not _read(layout, sites[0].scope, root, outside)]
+        if not unread:
+            continue  # every binding is read: libcst keeps them all
+        code = layout.drop_comments(outside)
+        if not code and not layout.string_mentions(root):
+            removed.extend((s, root) for s in matches)  # a read would be a code word: none read
+            continue
+        for sites in unread:
             scope = sites[0].scope
-            if scope is None:
-                groups = sorted({layout.group_of_offset(w) for w in outside})
-                if not any(reads_module_binding(layout.groups[g].stmts, root) for g in groups):
-                    return None
-            elif not reads_function_binding(scope, root):
-                lo, hi = layout.node_span(scope)
-                if strings or any(lo <= w < hi for w in outside):
-                    return None
-                removed.extend((s, root) for s in sites)
+            if scope is None or isinstance(scope, ast.ClassDef):
+                return None
+            lo, hi = layout.node_span(scope)
+            if any(lo <= w < hi for w in code) or layout.string_mentions(root):
+                return None
+            removed.extend((s, root) for s in sites)
     return removed
+
+
+def _read(layout: Layout, scope: ast.AST | None, root: str, outside: list[int]) -> bool:
+    """Whether the binding of ``root`` in ``scope`` (None: the module) is provably read."""
+    if scope is None:
+        groups = sorted({layout.group_of_offset(w) for w in outside})
+        return any(reads_module_binding(layout.groups[g].stmts, root) for g in groups)
+    return reads_function_binding(scope, root)
 
 
 # -- libcst on pieces ----------------------------------------------------------------------
