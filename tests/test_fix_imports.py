@@ -113,6 +113,8 @@ def test_removes_nested_import_and_keeps_block_valid():
     ("import os\ndef f():\n    import json\n    return json.dumps(1)\n", Req("json", remove=True), True),
     ("import os\ndef f():\n    import json\n    def g(json):\n        return json\n", Req("json", remove=True), False),
     ("import os\nimport tp  # tp: old\nx = 1  # no tp here\n", Req("tp", remove=True), True),
+    ("from a import b\ndef f(x):\n    \"\"\"x: a b.\"\"\"\n    return x\n", Req("a", "b", remove=True), True),
+    ("from a import b\ndef f(x):\n    f\"{b}\"\n    return x\n", Req("a", "b", remove=True), True),
     # added and removed under one name: order-dependent, left to libcst
     ("from a import b\nx = 1\n", Req("a", "b", remove=True), False),
     # several statements on one line; the import vanishes from it

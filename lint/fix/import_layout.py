@@ -71,6 +71,7 @@ class Layout:
         self._group_lines = [g.first_line for g in groups]
         self._strings: list[str] | None = None
         self._sites: list[ImportSite] | None = None
+        self._bare_spans: list[tuple[int, int]] = []
         self._import_starts: list[int] = []
         self._import_ends: list[int] = []
 
@@ -181,11 +182,22 @@ class Layout:
             return []
         return spans
 
-    def drop_comments(self, words: list[int]) -> list[int]:
-        """``words`` (offsets) without the ones inside comments (which bind and read nothing)."""
+    def drop_inert(self, words: list[int]) -> list[int]:
+        """``words`` (offsets) without the ones inside comments and string statements
+        (docstrings): those bind and read nothing, and libcst reads no name from them."""
         groups = sorted({self.group_of_offset(w) for w in words})
-        comments = [c for g in groups for c in self.comment_spans(g)]
-        return [w for w in words if not any(lo <= w < hi for lo, hi in comments)]
+        inert = [c for g in groups for c in self.comment_spans(g)]
+        if words:
+            self._scan_strings()
+            inert += self._bare_spans
+        inert.sort()
+        starts = [lo for lo, _ in inert]
+
+        def inside(w: int) -> bool:
+            i = bisect.bisect_right(starts, w) - 1
+            return i >= 0 and w < inert[i][1]
+
+        return [w for w in words if not inside(w)]
 
     def node_span(self, node: ast.AST) -> tuple[int, int]:
         """Text offsets of an ``ast`` node (a def/class from its first decorator)."""
@@ -218,17 +230,22 @@ class Layout:
         annotation has ``word``: libcst reads those by value (escapes decoded, implicit
         concatenations joined), which a search of the source text can miss. Strings that are a
         whole expression statement (docstrings) are neither."""
-        if self._strings is None:
-            bare: set[int] = set()
-            strings: list[str] = []
-            for n in ast.walk(self.tree):
-                if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant):
-                    bare.add(id(n.value))
-                elif isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in bare:
-                    strings.append(n.value)
-            self._strings = strings
+        self._scan_strings()
         pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
         return any(word in s and pattern.search(s) for s in self._strings)
+
+    def _scan_strings(self) -> None:
+        if self._strings is not None:
+            return
+        bare: set[int] = set()
+        strings: list[str] = []
+        for n in ast.walk(self.tree):
+            if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str):
+                bare.add(id(n.value))
+                self._bare_spans.append(self.node_span(n.value))
+            elif isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in bare:
+                strings.append(n.value)
+        self._strings = strings
 
     def identifiers_normalized(self) -> bool:
         """True when no identifier-like word changes under NFKC: CPython normalizes

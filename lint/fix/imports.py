@@ -123,7 +123,7 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
     the same scope is referenced. So, per name and scope (module or one function; class
     bodies are left to libcst):
 
-    - gone: outside comments and import statements (which read nothing), the name's word
+    - gone: outside comments, docstrings and import statements (which read nothing), the name's word
       appears nowhere in the file (for a function: nowhere inside that function), and no
       string that could be an ``__all__`` entry or annotation has it;
     - kept: a read of that binding is found (``reads_module_binding``, ``reads_function_binding``);
@@ -142,7 +142,7 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
                   or not _read(layout, sites[0].scope, root, outside)]
         if not unread:
             continue  # every binding is read: libcst keeps them all
-        code = layout.drop_comments(outside)
+        code = layout.drop_inert(outside)
         if not code and not layout.string_mentions(root):
             removed.extend((s, root) for s in matches)  # a read would be a code word: none read
             continue
