@@ -115,6 +115,16 @@ def test_removes_nested_import_and_keeps_block_valid():
     ("import os\nimport tp  # tp: old\nx = 1  # no tp here\n", Req("tp", remove=True), True),
     ("from a import b\ndef f(x):\n    \"\"\"x: a b.\"\"\"\n    return x\n", Req("a", "b", remove=True), True),
     ("from a import b\ndef f(x):\n    f\"{b}\"\n    return x\n", Req("a", "b", remove=True), True),
+    # windows: a decorated def, a module-level `if`, methods, one function of two
+    ("import os\n\n\n@dec\ndef f():\n    from a import b\n    return 1\n", Req("a", "b", remove=True), True),
+    ("import os\nx = 1\nif x:\n    from a import b\n", Req("a", "b", remove=True), True),
+    ("import os\nx = 1\nclass C:\n    def f(self):\n        from a import b\n        return 1\n\n"
+     "    def g(self):\n        from a import b\n        return b\n", Req("a", "b", remove=True), True),
+    ("import os\ndef f():\n    from a import b, c\n    return c\n\n\ndef g():\n    from a import b\n    return b\n",
+     Req("a", "b", remove=True), True),
+    # ...but a read in a nested function with its own import is left to libcst
+    ("import os\ndef g():\n    def h():\n        from a import b\n        return b\n    from a import b\n    return h\n",
+     Req("a", "b", remove=True), False),
     # added and removed under one name: order-dependent, left to libcst
     ("from a import b\nx = 1\n", Req("a", "b", remove=True), False),
     # several statements on one line; the import vanishes from it
