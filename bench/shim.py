@@ -7,7 +7,10 @@ Why: trainers call the rank/world-size getters in hot loops (every microbatch), 
 It runs in a child process on real megatron-core (0.16.1 from the corpus cache, on PYTHONPATH)
 with a real 1-process gloo group and ``initialize_model_parallel()``, because the getters read
 megatron's global state and torch.distributed. ``python -m bench.shim --child`` is that child;
-it prints one JSON object of per-call microseconds (median of ``REPEATS`` timeit repeats).
+it prints one JSON object of per-call microseconds (median of ``REPEATS`` timeit repeats) and
+the shim/upstream ratios. The repeats of the calls compared in a ratio alternate (upstream,
+shim, upstream, ...) and are timed in thread CPU time, so a neighbour's load on this shared
+machine falls on both sides instead of on whichever ran during it.
 """
 
 from __future__ import annotations
@@ -32,12 +35,24 @@ def _free_port() -> int:
 
 
 def _per_call_us(fn, number: int = NUMBER) -> float:
+    return _interleaved_us([fn], number)[0]
+
+
+def _interleaved_us(fns, number: int = NUMBER) -> list[float]:
+    """Per-call microseconds of each of ``fns``: median of ``REPEATS`` timings, the timings of
+    the different functions alternating."""
     import statistics
+    import time
     import timeit
 
-    timer = timeit.Timer(fn)
-    timer.timeit(number // 10)  # warm caches (first call imports, resolves attributes)
-    return statistics.median(t / number * 1e6 for t in timer.repeat(REPEATS, number))
+    timers = [timeit.Timer(fn, timer=time.thread_time) for fn in fns]
+    for timer in timers:
+        timer.timeit(number // 10)  # warm caches (first call imports, binds the fast path)
+    runs: list[list[float]] = [[] for _ in fns]
+    for _ in range(REPEATS):
+        for timer, out in zip(timers, runs):
+            out.append(timer.timeit(number) / number * 1e6)
+    return [statistics.median(r) for r in runs]
 
 
 def child() -> dict[str, float | str]:
@@ -63,15 +78,21 @@ def child() -> dict[str, float | str]:
         groups = {k: getattr(upstream, g)() for k, g in getters.items() if hasattr(upstream, g)}
         groups["dp_cp_group"] = upstream.get_data_parallel_group(with_context_parallel=True)
         tp = groups["tp_group"]
+        up_rank, shim_rank = _interleaved_us([upstream.get_tensor_model_parallel_rank,
+                                              ours.get_tensor_model_parallel_rank])
+        up_dp, shim_dp = _interleaved_us([upstream.get_data_parallel_world_size,
+                                          ours.get_data_parallel_world_size])
         out: dict[str, float | str] = {
             "release": RELEASE_PART,
             "groups_given": ",".join(sorted(groups)),
-            "upstream_get_tensor_model_parallel_rank_us": _per_call_us(upstream.get_tensor_model_parallel_rank),
-            "shim_get_tensor_model_parallel_rank_us": _per_call_us(ours.get_tensor_model_parallel_rank),
+            "upstream_get_tensor_model_parallel_rank_us": up_rank,
+            "shim_get_tensor_model_parallel_rank_us": shim_rank,
+            "shim_over_upstream_get_tensor_model_parallel_rank": shim_rank / up_rank,
             "shim_get_tensor_model_parallel_rank_tp_group_us": _per_call_us(
                 lambda: ours.get_tensor_model_parallel_rank(tp_group=tp)),
-            "upstream_get_data_parallel_world_size_us": _per_call_us(upstream.get_data_parallel_world_size),
-            "shim_get_data_parallel_world_size_us": _per_call_us(ours.get_data_parallel_world_size),
+            "upstream_get_data_parallel_world_size_us": up_dp,
+            "shim_get_data_parallel_world_size_us": shim_dp,
+            "shim_over_upstream_get_data_parallel_world_size": shim_dp / up_dp,
             "resolve_groups_none_us": _per_call_us(resolve_groups, NUMBER // 10),
             "resolve_groups_all_us": _per_call_us(lambda: resolve_groups(**groups), NUMBER // 10),
         }
