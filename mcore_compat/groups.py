@@ -106,7 +106,7 @@ def first_callable(ps: Any, candidates: tuple[tuple[str, dict[str, Any]], ...]
 #: for it: which getter a release has and accepts cannot change within a process, and choosing
 #: costs signature checks. The function itself is looked up on each call (so a patched
 #: upstream getter is the one called, as before this cache).
-_CHOICES: dict[str, tuple[Any, str, dict[str, Any]] | None] = {}
+_CHOICES: dict[str, tuple[Any, str, dict[str, Any]]] = {}
 
 
 def _choice(ps: Any, field: str) -> tuple[Any, str, dict[str, Any]] | None:

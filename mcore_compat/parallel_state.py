@@ -187,7 +187,8 @@ def _bind_fast_path() -> None:
 def _generate(name: str, params: str, guard: str, call: str, full: str) -> Callable[..., Any]:
     src = _FAST_TEMPLATE.format(name=name, params=params, guard=guard, call=call, full=full)
     namespace: dict[str, Any] = {}
-    exec(compile(src, f"<mcore_compat.parallel_state.{name}>", "exec"), globals(), namespace)
+    code = compile(src, f"<mcore_compat.parallel_state.{name}>", "exec")
+    exec(code, globals(), namespace)  # noqa: S102 - our own template, names from _SIMPLE
     return namespace[name]
 
 
