@@ -51,9 +51,12 @@ def torch_dist() -> ModuleType | None:
 
 
 def dist_ready() -> bool:
-    """True when torch.distributed is initialised (False without torch: single process)."""
-    dist = _TORCH_DIST if _TORCH_DIST is not None else torch_dist()
-    return dist is not None and dist.is_initialized()
+    """True when torch.distributed is initialised (False without torch: single process).
+
+    Read as ``default_pg() is not None`` (the same test, see :func:`fast_world`): every
+    explicit-group answer asks this two or three times, and ``is_initialized()`` costs ~0.2 us.
+    """
+    return default_pg() is not None
 
 
 def upstream_ps() -> ModuleType | None:
