@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +168,8 @@ def _shim(report: dict, label: str, name: str) -> list:
     return report[label][name]["shim"]
 
 
-pytestmark = pytest.mark.real
 
-
+@pytest.mark.real
 def test_initialised_bare_getters_are_upstream_without_the_full_path(report):
     s = report["3_initialised"]
     assert report["fast_path_bound"], report["release"]
@@ -185,6 +185,7 @@ def test_initialised_bare_getters_are_upstream_without_the_full_path(report):
         assert s["get_expert_tensor_parallel_rank"]["shim"] == ["value", 0]
 
 
+@pytest.mark.real
 def test_single_process_answers_before_and_after_dist(report):
     for label in ("1_no_dist", "7_dist_destroyed_megatron_kept"):
         s = report[label]
@@ -199,6 +200,7 @@ def test_single_process_answers_before_and_after_dist(report):
     assert report["resolve_after_dist_destroyed"] == ["value", None]
 
 
+@pytest.mark.real
 @pytest.mark.parametrize("label", ["2_dist_no_megatron", "4_megatron_destroyed",
                                    "6_override_without_megatron"])
 def test_not_initialised_raises_the_named_error_even_after_fast_calls(report, label):
@@ -215,6 +217,7 @@ def test_not_initialised_raises_the_named_error_even_after_fast_calls(report, la
         assert report[label]["get_tensor_model_parallel_rank"]["upstream"] == ["value", 3]
 
 
+@pytest.mark.real
 def test_reinitialised_answers_come_from_the_new_groups(report):
     assert report["second_tp_id"] != report["first_tp_id"]
     got = _shim(report, "5_reinitialised", "get_tensor_model_parallel_group")
@@ -225,6 +228,7 @@ def test_reinitialised_answers_come_from_the_new_groups(report):
     assert report["resolve_after_recreate_is_new"]
 
 
+@pytest.mark.real
 def test_membership_cache_never_hides_an_error(report):
     assert report["resolve_all_is_upstream"] and report["accepted_after_resolve"]
     kind, err, msg = report["non_member_after_cache"]
@@ -233,6 +237,59 @@ def test_membership_cache_never_hides_an_error(report):
     assert report["not_a_group_after_cache"][:2] == ["raised", "TypeError"]
     assert report["entry_dropped_with_group"]  # a destroyed group leaves no entry to reuse
     assert report["old_group_accepted_in_new_world"] is False  # re-checked under a new world
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("release", ["0.9.0", "0.12.3", "0.14.0", "0.15.3", "0.16.1", "0.17.1",
+                                     "0.18.2", "0.19.2"])
+def test_megatron_initialised_test_reads_the_globals_the_fast_path_reads(release):
+    """The hand-written fact behind the fast path's megatron test, on every release's source
+    (0.18+ cannot be imported here): model_parallel_is_initialized() tests exactly these."""
+    import ast
+
+    from mcore_compat._dist import MP_INITIALIZED_GLOBALS
+    from tools.downloads import megatron_core
+
+    src = (megatron_core(release) / "megatron/core/parallel_state.py").read_text()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # megatron's own invalid escapes
+        warnings.simplefilter("ignore", DeprecationWarning)  # (their 3.11 category)
+        tree = ast.parse(src)
+    fn = next(n for n in tree.body
+              if isinstance(n, ast.FunctionDef) and n.name == "model_parallel_is_initialized")
+    read = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+    assert read == set(MP_INITIALIZED_GLOBALS), (release, read)
+
+
+def test_fast_path_binds_only_what_reads_the_same_state():
+    """fast_megatron refuses a module whose model_parallel_is_initialized tests other
+    globals (the fast path then stays off: its placeholders read None); fast_world is
+    torch's own world object, whose _default_pg is what is_initialized() reports."""
+    import types
+
+    import torch.distributed as dist
+    from torch.distributed import distributed_c10d as c10d
+
+    from mcore_compat import _dist
+
+    other = ("_TENSOR_MODEL_PARALLEL_GROUP = _PIPELINE_MODEL_PARALLEL_GROUP = None\n"
+             "_DATA_PARALLEL_GROUP = _EXPERT_MODEL_PARALLEL_GROUP = None\n"
+             "def model_parallel_is_initialized():\n"
+             "    return _TENSOR_MODEL_PARALLEL_GROUP is not None and "
+             "_EXPERT_MODEL_PARALLEL_GROUP is not None\n")
+    same = ("def model_parallel_is_initialized():\n"
+            "    return not (_TENSOR_MODEL_PARALLEL_GROUP is None or "
+            "_PIPELINE_MODEL_PARALLEL_GROUP is None or _DATA_PARALLEL_GROUP is None)\n")
+    fake = types.ModuleType("fake_parallel_state")
+    exec(other, fake.__dict__)  # noqa: S102 - a module built from the text above
+    assert _dist.fast_megatron(fake) is _dist.UNBOUND
+    exec(same, fake.__dict__)  # noqa: S102
+    assert _dist.fast_megatron(fake) is fake
+    assert _dist.fast_megatron(None) is _dist.UNBOUND
+    assert _dist.UNBOUND._default_pg is None and _dist.UNBOUND._DATA_PARALLEL_GROUP is None
+    assert not dist.is_initialized()
+    assert _dist.fast_world() is c10d._world and c10d._world._default_pg is None
+    assert _dist.dist_ready() is False and _dist.default_pg() is None
 
 
 if __name__ == "__main__":
