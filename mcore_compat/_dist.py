@@ -1,6 +1,6 @@
-"""Private helpers shared by the shim modules: lazy torch/megatron access, group checks,
-keyword filtering against the installed release's signatures, and the state the getters'
-fast path reads.
+"""Private helpers shared by the shim modules: lazy torch/megatron access, group checks (with
+a cache of accepted groups), keyword filtering against the installed release's signatures, and
+the state the getters' fast path reads.
 
 Nothing here imports torch or megatron-core at module import time (``import mcore_compat``
 must work without them); every helper imports them inside the function and degrades to the
