@@ -258,3 +258,47 @@ def test_same_as_libcst_on_real_code():
     assert total >= 50
     assert taken >= 0.8 * total  # the cases real fixes make are decided without the whole-file path
     assert removed >= 10
+
+
+# -- generated modules (hypothesis) ------------------------------------------------------------
+HEADS = ['"""Doc b."""\n', "from __future__ import annotations\n", "import os\n", "from a import b\n",
+         "from a import b as c\n", "import a.b\n", "from a import (\n    c,  # keep\n    b,\n)\n", "import a\n",
+         "# comment b\n", "\n", "from typing import List\n", "import os; import a\n"]
+BODY = ["x = b\n", "def f():\n    from a import b\n    return 1\n", "def g(b):\n    return b\n",
+        "class C:\n    b = 1\n\n    def m(self):\n        from a import c\n        return c\n", "# b\n",
+        "'''doc b'''\n", "__all__ = ['b']\n", "if x:\n    import os\n", "y: 'b' = 1\n", "print(c)\n",
+        "import a.b\n", "def h():\n    import a\n    return a.x\n", "z = [b for b in range(3)]\n",
+        "@dec\ndef k():\n    from a import b as c\n    return c\n", "try:\n    from a import b\nexcept ImportError:\n    b = None\n",
+        "w = a.b.y\n", "def p():\n    return b\n", "lam = lambda b: b\n", "\n\n", "v = a.y\n", "u = c.q\n",
+        "from a import b\n", "import a.b.c\n", "t = a.b.c.d\n", "def q():\n    import os\n    x = os\n    return x\n",
+        "def r():\n    s = os\n    import os\n    return s\n", "class D(b):\n    pass\n", "s = f'{b}'\n",
+        "def d(x=b) -> c:\n    return x\n", "@b\ndef e():\n    pass\n", "m = [c for c in b]\n"]
+REQUESTS = [PS, OPTIONAL, TORCH, Req("a", "b"), Req("os"), Req("a", "b", remove=True), Req("a", "c", remove=True),
+            Req("a.b.c", remove=True),
+            Req("a", "b", "c", remove=True), Req("a.b", remove=True), Req("os", remove=True), Req("a", remove=True),
+            Req("typing", "List", remove=True)]
+
+
+def test_generated_modules_same_as_libcst():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    seen = {"fast": 0, "all": 0}
+
+    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.sampled_from(HEADS), max_size=5), st.lists(st.sampled_from(BODY), max_size=6),
+           st.lists(st.sampled_from(REQUESTS), min_size=1, max_size=3), st.booleans())
+    def check(heads, body, requests, crlf):
+        text = "".join(heads + body)
+        if crlf:
+            text = text.replace("\n", "\r\n")
+        try:
+            ast.parse(text)
+        except SyntaxError:
+            return
+        seen["all"] += 1
+        seen["fast"] += same_as_libcst(text, requests) is not None
+
+    check()
+    print(f"\ngenerated modules: {seen['all']}, fast path {seen['fast']}")
+    assert seen["all"] >= 100 and seen["fast"] >= 0.6 * seen["all"], seen

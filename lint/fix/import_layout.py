@@ -72,6 +72,7 @@ class Layout:
         self._strings: list[str] | None = None
         self._sites: list[ImportSite] | None = None
         self._bare_spans: list[tuple[int, int]] = []
+        self._dotted: set[str] | None = None
         self._import_starts: list[int] = []
         self._import_ends: list[int] = []
 
@@ -139,6 +140,17 @@ class Layout:
             self._import_starts = [lo for lo, _ in spans]
             self._import_ends = [hi for _, hi in spans]
         return self._sites
+
+    def dotted_import_names(self) -> set[str]:
+        """Dotted names ``import a.b.c`` binds besides ``a`` (``a.b``, ``a.b.c``): libcst
+        records reads of ``a.b.x`` under them."""
+        if self._dotted is None:
+            self._dotted = set()
+            for site in self.import_sites():
+                if isinstance(site.stmt, ast.Import) and site.alias.asname is None:
+                    parts = site.alias.name.split(".")
+                    self._dotted.update(".".join(parts[:i]) for i in range(2, len(parts) + 1))
+        return self._dotted
 
     def in_import(self, offset: int) -> bool:
         """Whether ``offset`` is inside an import statement (which reads no name)."""
@@ -275,44 +287,82 @@ _NEW_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, 
                ast.DictComp, ast.GeneratorExp)
 
 
-def reads_module_binding(stmts: list[ast.stmt], name: str) -> bool:
+def reads_module_binding(layout: Layout, stmts: list[ast.stmt], name: str, after: int) -> bool:
     """True when ``stmts`` (one top-level group) provably read ``name`` from the module scope,
-    so libcst's ScopeProvider records the access on every module-scope assignment of ``name``
-    (libcst 1.9 ``scope_provider.py`` ``infer_accesses``) and its imports there count as used:
-    an ``ast.Name`` in Load context none of whose enclosing def/class/lambda/comprehension
-    scopes binds ``name`` (``_own_binds`` over-counts bindings, never under-counts).
-    Annotations count (libcst records them as accesses too); ``match`` statements are not
-    searched: missing a read only sends the caller to libcst."""
-    return any(_reads(stmt, name, False) for stmt in stmts)
+    so libcst's ScopeProvider records the access on the module-scope imports of ``name``
+    (libcst 1.9 ``scope_provider.py`` ``infer_accesses``, ``record_accesses``) and they count
+    as used: an ``ast.Name`` in Load context none of whose enclosing def/class/lambda/
+    comprehension scopes binds ``name`` (``_own_binds`` over-counts bindings, never
+    under-counts). libcst counts a read in the module scope itself only when it comes after
+    the import (``after``: the end offset of the first import); reads from nested scopes
+    count wherever they are. Annotations count (libcst records them as accesses too);
+    ``match`` statements are not searched: missing a read only sends the caller to libcst."""
+    finder = _ReadFinder(layout, name, after)
+    return any(finder.found(stmt, False, True) for stmt in stmts)
 
 
-def reads_function_binding(function: ast.AST, name: str) -> bool:
-    """True when code in ``function``'s body reads ``name`` from ``function``'s own scope (no
-    nested scope in between binds it) and ``function`` declares no ``global``/``nonlocal`` for
-    it: libcst then records the access on every assignment of ``name`` in that scope, the
-    imports there included."""
+def reads_function_binding(layout: Layout, function: ast.AST, name: str, after: int) -> bool:
+    """The same for an import in ``function``'s own scope: a read there after the import, or
+    a read from a nested scope that does not bind ``name``; no ``global``/``nonlocal`` for it."""
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
     for node in ast.walk(function):
         if isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
             return False
-    return any(_reads(stmt, name, False) for stmt in function.body)
+    finder = _ReadFinder(layout, name, after)
+    return any(finder.found(stmt, False, True) for stmt in function.body)
 
 
-def _reads(node: ast.AST, name: str, shadowed: bool) -> bool:
-    stack: list[tuple[ast.AST, bool]] = [(node, shadowed)]
-    while stack:
-        node, shadowed = stack.pop()
-        if isinstance(node, ast.Match):
-            continue
-        if isinstance(node, ast.Name):
-            if not shadowed and node.id == name and isinstance(node.ctx, ast.Load):
-                return True
-            continue
-        if isinstance(node, _NEW_SCOPES) and not shadowed:
-            shadowed = _own_binds(node, name)
-        stack.extend((child, shadowed) for child in ast.iter_child_nodes(node))
-    return False
+class _ReadFinder:
+    """Reads of one name whose libcst access name is provably that name: ``R`` alone, or an
+    attribute chain ``R.p.q`` none of whose longer prefixes an ``import R.p`` could bind
+    (libcst would record those under ``R.p``)."""
+
+    def __init__(self, layout: Layout, name: str, after: int):
+        self.layout = layout
+        self.name = name
+        self.after = after
+        self.dotted = layout.dotted_import_names()
+
+    def _counts(self, node: ast.Name, same_scope: bool) -> bool:
+        return node.id == self.name and isinstance(node.ctx, ast.Load) and (
+            not same_scope or self.layout.offset(node.lineno, node.col_offset) >= self.after)
+
+    def found(self, node: ast.AST, shadowed: bool, same_scope: bool) -> bool:
+        stack: list[tuple[ast.AST, bool, bool]] = [(node, shadowed, same_scope)]
+        while stack:
+            node, shadowed, same_scope = stack.pop()
+            if isinstance(node, ast.Match):
+                continue
+            if isinstance(node, ast.Name):
+                if not shadowed and self._counts(node, same_scope):
+                    return True
+                continue
+            if isinstance(node, ast.Attribute):
+                parts, bottom = [node.attr], node.value
+                while isinstance(bottom, ast.Attribute):
+                    parts.append(bottom.attr)
+                    bottom = bottom.value
+                if isinstance(bottom, ast.Name):
+                    if bottom.id == self.name and not shadowed:
+                        dotted = [bottom.id, *reversed(parts)]
+                        longer = {".".join(dotted[:i]) for i in range(2, len(dotted) + 1)}
+                        if not longer & self.dotted and self._counts(bottom, same_scope):
+                            return True
+                    continue
+            if isinstance(node, _NEW_SCOPES):
+                # the body reads from the new scope; decorators, bases, defaults, annotations and
+                # a comprehension's parts are taken as both order-sensitive and shadowed by the
+                # new scope's names, which holds whichever scope libcst puts them in
+                shadowed = shadowed or _own_binds(node, self.name)
+                body = getattr(node, "body", None)
+                body = body if isinstance(body, list) else [body] if body is not None else []
+                stack.extend((child, shadowed, False) for child in body)
+                stack.extend((child, shadowed, same_scope) for child in ast.iter_child_nodes(node)
+                             if not any(child is b for b in body))
+                continue
+            stack.extend((child, shadowed, same_scope) for child in ast.iter_child_nodes(node))
+        return False
 
 
 def _own_binds(scope: ast.AST, name: str) -> bool:

@@ -139,7 +139,7 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
         for s in matches:
             units.setdefault(id(s.scope), []).append(s)
         unread = [sites for sites in units.values() if isinstance(sites[0].scope, ast.ClassDef) or not outside
-                  or not _read(layout, sites[0].scope, root, outside)]
+                  or not _read(layout, sites, root, outside)]
         if not unread:
             continue  # every binding is read: libcst keeps them all
         code = layout.drop_inert(outside)
@@ -157,12 +157,14 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
     return removed
 
 
-def _read(layout: Layout, scope: ast.AST | None, root: str, outside: list[int]) -> bool:
-    """Whether the binding of ``root`` in ``scope`` (None: the module) is provably read."""
+def _read(layout: Layout, sites: list[ImportSite], root: str, outside: list[int]) -> bool:
+    """Whether the binding of ``root`` by ``sites`` (one scope) is provably read."""
+    scope = sites[0].scope
+    after = min(layout.node_span(s.stmt)[1] for s in sites)
     if scope is None:
         groups = sorted({layout.group_of_offset(w) for w in outside})
-        return any(reads_module_binding(layout.groups[g].stmts, root) for g in groups)
-    return reads_function_binding(scope, root)
+        return any(reads_module_binding(layout, layout.groups[g].stmts, root, after) for g in groups)
+    return reads_function_binding(layout, scope, root, after)
 
 
 # -- libcst on pieces ----------------------------------------------------------------------
