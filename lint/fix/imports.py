@@ -142,8 +142,7 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
                   or not _read(layout, sites, root, outside)]
         if not unread:
             continue  # every binding is read: libcst keeps them all
-        code = layout.drop_inert(outside)
-        if not code and not layout.string_mentions(root):
+        if len(unread) == len(units) and not layout.drop_inert(outside) and not layout.string_mentions(root):
             removed.extend((s, root) for s in matches)  # a read would be a code word: none read
             continue
         for sites in unread:
@@ -151,7 +150,7 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
             if scope is None or isinstance(scope, ast.ClassDef):
                 return None
             lo, hi = layout.node_span(scope)
-            if any(lo <= w < hi for w in code) or layout.string_mentions(root):
+            if layout.drop_inert([w for w in outside if lo <= w < hi]) or layout.string_mentions(root):
                 return None
             removed.extend((s, root) for s in sites)
     return removed
