@@ -73,6 +73,7 @@ class Layout:
         self._sites: list[ImportSite] | None = None
         self._bare_spans: list[tuple[int, int]] = []
         self._dotted: set[str] | None = None
+        self._exports: set[str] = set()
         self._import_starts: list[int] = []
         self._import_ends: list[int] = []
 
@@ -246,12 +247,22 @@ class Layout:
         pattern = re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
         return any(word in s and pattern.search(s) for s in self._strings)
 
+    def exported(self, name: str) -> bool:
+        """Whether ``name`` is a plain string entry of an ``__all__ = [...]`` / ``+= [...]``
+        list, tuple or set anywhere: libcst 1.9 ``GatherExportsVisitor`` then exports it and
+        ``GatherUnusedImportsVisitor`` keeps every import of it."""
+        self._scan_strings()
+        return name in self._exports
+
     def _scan_strings(self) -> None:
         if self._strings is not None:
             return
         bare: set[int] = set()
         strings: list[str] = []
         for n in ast.walk(self.tree):
+            listed = _export_list(n)
+            if listed is not None:
+                self._exports.update(e.value for e in listed.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
             if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str):
                 bare.add(id(n.value))
                 self._bare_spans.append(self.node_span(n.value))
@@ -267,6 +278,21 @@ class Layout:
         import unicodedata
 
         return all(unicodedata.normalize("NFKC", w) == w for w in _NON_ASCII_WORD_RE.findall(self.text))
+
+
+def _export_list(node: ast.AST) -> ast.List | ast.Tuple | ast.Set | None:
+    """The literal of ``__all__ = [...]`` (list/tuple/set, also annotated) or ``__all__ += [...]``
+    (list/tuple), as libcst 1.9 ``_gather_exports.py`` reads them."""
+    if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+        kinds: tuple[type, ...] = (ast.List, ast.Tuple, ast.Set)
+    elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "__all__":
+        kinds = (ast.List, ast.Tuple, ast.Set)
+    elif (isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.target, ast.Name)
+          and node.target.id == "__all__"):
+        kinds = (ast.List, ast.Tuple)
+    else:
+        return None
+    return node.value if isinstance(node.value, kinds) else None
 
 
 def _collect_imports(stmt: ast.stmt, gi: int, *, top_level: bool, scope: ast.AST | None,

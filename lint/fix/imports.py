@@ -127,7 +127,8 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
     - gone: outside comments, docstrings and import statements (which read nothing), the name's word
       appears nowhere in the file (for a function: nowhere inside that function), and no
       string that could be an ``__all__`` entry or annotation has it;
-    - kept: a read of that binding is found (``reads_module_binding``, ``reads_function_binding``);
+    - kept: a read of that binding is found (``reads_module_binding``, ``reads_function_binding``),
+      or ``__all__`` lists the name;
     - anything else: undecided."""
     by_root: dict[str, list[ImportSite]] = {}
     for site, root in _matching_sites(layout, removes):
@@ -141,8 +142,8 @@ def _decide_removals(layout: Layout, removes: list[ImportRequest]) -> list[tuple
             units.setdefault(id(s.scope), []).append(s)
         unread = [sites for sites in units.values() if isinstance(sites[0].scope, ast.ClassDef) or not outside
                   or not _read(layout, sites, root, outside)]
-        if not unread:
-            continue  # every binding is read: libcst keeps them all
+        if not unread or layout.exported(root):
+            continue  # every binding is read, or the name is exported: libcst keeps them all
         if len(unread) == len(units) and not layout.drop_inert(outside) and not layout.string_mentions(root):
             removed.extend((s, root) for s in matches)  # a read would be a code word: none read
             continue
