@@ -289,7 +289,7 @@ def test_generated_modules_same_as_libcst():
 
     seen = {"fast": 0, "all": 0}
 
-    @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.sampled_from(HEADS), max_size=5), st.lists(st.sampled_from(BODY), max_size=6),
            st.lists(st.sampled_from(REQUESTS), min_size=1, max_size=3), st.booleans())
     def check(heads, body, requests, crlf):
@@ -305,4 +305,4 @@ def test_generated_modules_same_as_libcst():
 
     check()
     print(f"\ngenerated modules: {seen['all']}, fast path {seen['fast']}")
-    assert seen["all"] >= 100 and seen["fast"] >= 0.6 * seen["all"], seen
+    assert seen["all"] >= 70 and seen["fast"] >= 0.6 * seen["all"], seen
