@@ -148,6 +148,12 @@ class ApiIndex:
         """``{qualname: record}`` of one release (decoded on first use, then cached)."""
         release = self.release(release)
         got = self._views.get(release)
+        if got is None and len(self._views) >= 2:
+            # a caller walking many releases (MC505's kinds of a name in every release,
+            # supported-range): decode them all in one pass over the symbols instead of one pass
+            # per release (0.34 s -> ~0.1 s for all 26 releases)
+            self._decode_all_views()
+            got = self._views[release]
         if got is None:
             bit = 1 << self._bit[release]
             got = {}
@@ -158,6 +164,22 @@ class ApiIndex:
                         break
             self._views[release] = got
         return got
+
+    def _decode_all_views(self) -> None:
+        views: list[dict[str, Record] | None] = [self._views.get(r) for r in self.releases]
+        fill = [i for i, v in enumerate(views) if v is None]
+        for i in fill:
+            views[i] = {}
+        masks = [(1 << i, views[i]) for i in fill]
+        payloads = self._payloads
+        for q, pairs in self._symbols.items():
+            for i in range(0, len(pairs), 2):
+                mask = pairs[i]
+                for bit, view in masks:
+                    if mask & bit and q not in view:  # type: ignore[operator]
+                        view[q] = payloads[pairs[i + 1]]  # type: ignore[index]
+        for i in fill:
+            self._views[self.releases[i]] = views[i]  # type: ignore[assignment]
 
     def record(self, release: str, qualname: str) -> Record | None:
         """The record stored under exactly ``qualname`` (no alias following)."""
