@@ -122,7 +122,7 @@ def test_candidates_never_miss_the_transform_on_rule_examples():
         assert set(ignored) <= set(cands), ex.code
 
 
-def test_mc302_skips_files_without_selected_functions():
+def test_mc302_goes_to_libcst_only_for_selected_functions_that_use_groups():
     model, _ = _model("""
         from megatron.core import mpu
         def helper():
@@ -130,11 +130,25 @@ def test_mc302_skips_files_without_selected_functions():
         class Trainer:
             def loss_func(self, loss):
                 return loss
+            def save_checkpoint(self):
+                return mpu.get_tensor_model_parallel_rank()
+        def _build_sharded_state_dict_metadata(args):
+            metadata = {}
+            return metadata
         """)
-    assert rs.has_selected_function(model, DEFAULT_PRESET)  # Trainer.loss_func
-    assert not rs.has_selected_function(model, ("save_checkpoint",))
-    assert rs.has_selected_function(model, ("Trainer.*",))
-    assert not rs.has_selected_function(model, ())
+    # a selected function that calls a getter
+    assert rs.selected_uses(model, DEFAULT_PRESET, metadata=False)  # Trainer.save_checkpoint
+    assert rs.selected_uses(model, ("Trainer.*",), metadata=False)
+    # selected, but no getter call in it (the getter is in `helper`, which is not selected)
+    assert not rs.selected_uses(model, ("loss_func",), metadata=False)
+    assert not rs.selected_uses(model, ("other_*",), metadata=False)
+    assert not rs.selected_uses(model, (), metadata=False)
+    assert rs.selected_uses(model, ("helper",), metadata=False)
+    # on metadata targets (0.16.0+), a selected function naming `metadata` may gain dp_cp_group
+    only_metadata = ("*_build_sharded_state_dict_metadata",)
+    assert rs.selected_uses(model, only_metadata, metadata=True)
+    assert not rs.selected_uses(model, only_metadata, metadata=False)
+    assert not rs.selected_uses(model, ("loss_func",), metadata=True)
 
 
 def test_no_candidate_no_finding_and_no_libcst():

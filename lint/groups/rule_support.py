@@ -6,7 +6,7 @@ that already receive groups, MC302 with a selection), and libcst is ~9x slower t
 (``libcst.parse_module`` plus the plan cost 55 s CPU on the 2,155-file benchmark corpus when 57
 files reached it). So detection runs on the shared semantic model: :func:`ignored_candidates`
 over-approximates MC301's findings call by call (every call the transform reports is among
-them), :func:`has_selected_function` does the same for MC302, and only files with a candidate
+them), :func:`selected_uses` does the same for MC302, and only files with a candidate
 are parsed with libcst (a handful per corpus), which then decides exactly and builds the fix.
 libcst itself is imported only then. Results are memoised per (text, options).
 """
@@ -236,21 +236,6 @@ def ignored_candidates(model: "SemanticModel") -> list[ast.Call]:
     return out
 
 
-def has_selected_function(model: "SemanticModel", select: tuple[str, ...]) -> bool:
-    """Some top-level function or method of a top-level class matches ``select`` (MC302 only
-    rewrites those, and the call sites of the ones that gain groups)."""
-    from mcore_lint.groups.presets import matches
-
-    if not select:
-        return False
-    for fn in _functions(model):
-        cls = model.parent(fn)
-        qual = f"{cls.name}.{fn.name}" if isinstance(cls, ast.ClassDef) else fn.name
-        if matches(qual, select, model.module):
-            return True
-    return False
-
-
 def selected_uses(model: "SemanticModel", select: tuple[str, ...], metadata: bool) -> bool:
     """Some selected function may gain groups: its span calls a parallel_state group getter, or
     (``metadata``: targets that read ``metadata['dp_cp_group']``) mentions ``metadata``.
@@ -263,12 +248,8 @@ def selected_uses(model: "SemanticModel", select: tuple[str, ...], metadata: boo
 
     if not select:
         return False
-    spans = []
-    for fn in _functions(model):
-        cls = model.parent(fn)
-        qual = f"{cls.name}.{fn.name}" if isinstance(cls, ast.ClassDef) else fn.name
-        if matches(qual, select, model.module):
-            spans.append((fn.lineno, fn.end_lineno or fn.lineno))
+    spans = [(fn.lineno, fn.end_lineno or fn.lineno) for fn in _functions(model)
+             if matches(_qualname(model, fn), select, model.module)]
     if not spans:
         return False
     for ref in model.references_to(V.PARALLEL_STATE):
@@ -278,8 +259,7 @@ def selected_uses(model: "SemanticModel", select: tuple[str, ...], metadata: boo
         if any(a <= line <= b for a, b in spans):
             return True
     if metadata:
-        lines = model.source.splitlines()
-        return any("metadata" in line for a, b in spans for line in lines[a - 1:b])
+        return any("metadata" in model.lines_text(a, b) for a, b in spans)
     return False
 
 
@@ -287,12 +267,7 @@ def metadata_dict_in_scope(model: "SemanticModel") -> bool:
     """A function with a ``dp_cp_group`` parameter passes a literal ``metadata={...}`` without
     the ``dp_cp_group`` key to ``*.sharded_state_dict(...)``: the one rewrite MC302 makes outside
     the selected functions (targets 0.16.0+). Mirrors the transform's scan of such calls."""
-    src = model.source
-    if "sharded_state_dict" not in src or "dp_cp_group" not in src or "metadata" not in src:
-        return False
-    for fn in _functions(model):
-        if "dp_cp_group" not in _param_names(fn):
-            continue
+    for fn in _metadata_dict_functions(model):
         for node in ast.walk(fn):
             if not isinstance(node, ast.Call):
                 continue
