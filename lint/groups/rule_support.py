@@ -372,14 +372,17 @@ def run(model: "SemanticModel", target: "Target", *, select: tuple[str, ...], re
                       module_name=model.module, is_package=model.is_package, def_lines=def_lines)
     keep = kept_functions(model, target, select=select, rewrite_in_scope=rewrite_in_scope)
     part = elide(model.tree, model.source, keep)
-    try:
-        if part.trimmed:
+    if part.trimmed:
+        try:
             got = _cached(part.text, options)
             edits = edits_from_diff(part.text, got.code) if got.changed else ()
             if not edits_touch(edits, part.lines):
                 code = apply_edits(model.source, edits) if edits else model.source
                 return GroupsResult(model.source, code, got.changes, got.ignored, got.imports, got.notes,
                                     precomputed_edits=edits)
+        except Exception:  # noqa: BLE001 - whatever went wrong on the elided text, the whole module decides
+            pass
+    try:
         return _cached(model.source, options)
     except Exception:  # noqa: BLE001 - libcst rejects some code ast accepts: no finding, no crash
         return None
