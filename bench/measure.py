@@ -72,16 +72,21 @@ def _proc_table() -> dict[int, tuple[int, int]]:
     return out
 
 
-def _pss_bytes(pid: int) -> int:
-    """Proportional set size: shared pages divided among the processes sharing them."""
+def _rss_pss_bytes(pid: int) -> tuple[int, int] | None:
+    """(resident, proportional set size) from one read of ``smaps_rollup``, so the two describe
+    the same moment (read apart, a process growing fast at start-up showed PSS > RSS); None when
+    the file cannot be read."""
+    rss = pss = None
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
             for line in fh:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(b"Rss:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith(b"Pss:"):
+                    pss = int(line.split()[1]) * 1024
     except (OSError, ValueError):
-        pass
-    return 0
+        return None
+    return (rss, pss) if rss is not None and pss is not None else None
 
 
 def tree_memory_bytes(root: int) -> tuple[int, int]:
@@ -99,8 +104,12 @@ def tree_memory_bytes(root: int) -> tuple[int, int]:
     while todo:
         pid = todo.pop()
         if pid in table:
-            rss += table[pid][1] * PAGE
-            pss += _pss_bytes(pid)
+            both = _rss_pss_bytes(pid)
+            if both is None:  # gone, or no smaps_rollup: RSS from /proc/PID/stat, no PSS
+                rss += table[pid][1] * PAGE
+            else:
+                rss += both[0]
+                pss += both[1]
         todo.extend(children.get(pid, ()))
     return rss, pss
 
