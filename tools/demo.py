@@ -87,14 +87,25 @@ def _rank_main(rank: int, port: int, out: Path, release: str) -> int:
     return 0 if result["ok"] else 1
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def run_ranks(release: str, out: Path, deadline_s: float = 120.0) -> int:
     """Inside the release's environment: import megatron once, fork 8 ranks, wait for them."""
     import torch.distributed as dist
 
     import megatron.core  # noqa: F401 - imported once, inherited by the forked ranks
 
-    server = dist.TCPStore("127.0.0.1", 0, WORLD, is_master=True, wait_for_workers=False,
-                           timeout=timedelta(seconds=60))
+    # The store's server runs a thread; a fork taken while it runs can leave a child stuck on a
+    # lock that thread held (a rank that never reached the store, once in a few runs). So the
+    # ranks are forked first and the server starts after, on a port picked beforehand; the
+    # ranks' clients retry until it listens.
+    port = _free_port()
     sys.stdout.flush()
     pids = {}
     for rank in range(WORLD):
@@ -102,12 +113,14 @@ def run_ranks(release: str, out: Path, deadline_s: float = 120.0) -> int:
         if pid == 0:
             code = 1
             try:
-                code = _rank_main(rank, server.port, out, release)
+                code = _rank_main(rank, port, out, release)
             except BaseException as exc:  # noqa: BLE001 - report, never return into the parent
                 print(f"rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr)
             finally:
                 os._exit(code)
         pids[pid] = rank
+    server = dist.TCPStore("127.0.0.1", port, WORLD, is_master=True, wait_for_workers=False,  # noqa: F841
+                           timeout=timedelta(seconds=60))
     end, failed = time.monotonic() + deadline_s, []
     while pids and time.monotonic() < end:
         for pid in list(pids):
