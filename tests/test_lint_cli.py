@@ -19,6 +19,7 @@ from mcore_lint.cli import fix_command, lint_command
 from mcore_lint.findings import Applicability, ImportRequest
 from mcore_lint.rules import registry
 from mcore_lint.rules.base import Invalid, Rule, Valid
+from tests.helpers import HIDE_TORCH
 
 BIN = Path(sys.executable).parent
 
@@ -574,14 +575,7 @@ def test_lint_and_fix_run_with_every_rule_without_torch_or_megatron(tmp_path):
     """The linter's promise: no torch, no megatron-core needed, whichever rules run."""
     target = tmp_path / "bad.py"
     target.write_text(BAD)
-    code = textwrap.dedent(f"""
-        import sys
-        class _Block:
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith("torch.") or name.startswith("megatron"):
-                    raise ImportError(f"{{name}} is hidden")
-                return None
-        sys.meta_path.insert(0, _Block())
+    code = HIDE_TORCH + textwrap.dedent(f"""
         from mcore_lint.cli import fix_main, lint_main
         main = fix_main if sys.argv[1] == "fix" else lint_main
         sys.argv = ["x", {str(target)!r}, "--no-cache", "--select", "ALL"]
