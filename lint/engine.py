@@ -84,12 +84,27 @@ def roots_of(rules: Iterable[type[Rule]]) -> tuple[str, ...]:
     return tuple(roots) or ("megatron",)
 
 
+_ACTIVE: dict[tuple, list[type[Rule]]] = {}
+
+
+def _active(rules: Sequence[type[Rule]], target: Target) -> list[type[Rule]]:
+    """The rules whose releases meet the target: the same answer for every file of a run, and
+    ``SpecifierSet`` matching per rule per file cost 0.4 s on the benchmark corpus."""
+    key = (tuple(rules), target.fingerprint())
+    hit = _ACTIVE.get(key)
+    if hit is None:
+        if len(_ACTIVE) > 64:  # configured rule classes are made per option set: stay bounded
+            _ACTIVE.clear()
+        hit = _ACTIVE[key] = [r for r in rules if target.overlaps(r.releases)]
+    return hit
+
+
 def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target: Target | None = None, *,
                  module: str | None = None, is_package: bool = False, tree: ast.Module | None = None) -> list[Finding]:
     """Findings of ``rules`` (already selected for this file) on ``source``, sorted, with
     ``# noqa`` applied. Raises ParseError when the text does not parse."""
     target = target or Target()
-    active = [r for r in rules if target.overlaps(r.releases)]
+    active = _active(rules, target)
     if tree is None:
         tree = parse(source, filename)
     if not active:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from mcore_lint.groups import vocabulary as V
+from mcore_lint.groups.walk import walk
 
 
 # ----------------------------------------------------------------------------- imports
@@ -207,7 +208,7 @@ def _names_in(expr: cst.BaseExpression) -> set[str]:
         def visit_Attribute(self, node: cst.Attribute) -> None:
             names.add(node.attr.value)  # `self.tp_group is None` tests tp_group too
 
-    expr.visit(_Names())
+    walk(expr, _Names())
     return names
 
 
@@ -457,7 +458,7 @@ def scan_functions(module: cst.Module, imports: dict[str, str], module_defs: set
         qual = f"{cls}.{fn.name.value}" if cls else fn.name.value
         info = FunctionInfo(qual, fn.name.value, cls, fn, _param_names(fn.params), {})
         scanner = _FunctionScanner(info, imports, module_defs, methods)
-        fn.visit(scanner)
+        walk(fn, scanner)
         scanner.finish()
         out.append(info)
         return scanner
