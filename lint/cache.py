@@ -141,6 +141,8 @@ def finding_to_dict(f: Finding) -> dict:
                       for e in f.fix.edits],
             "imports": [[r.module, r.name, r.asname, r.remove] for r in f.fix.imports],
         }
+        if f.fix.deferred:
+            d["fix"]["deferred"] = True
     return d
 
 
@@ -150,6 +152,6 @@ def finding_from_dict(d: dict) -> Finding:
         fx = d["fix"]
         fix = Fix(Applicability(fx["applicability"]), fx["message"],
                   tuple(Edit(c, Location(*a), Location(*b)) for c, a, b in fx["edits"]),
-                  tuple(ImportRequest(m, n, a, r) for m, n, a, r in fx["imports"]))
+                  tuple(ImportRequest(m, n, a, r) for m, n, a, r in fx["imports"]), bool(fx.get("deferred")))
     return Finding(d["code"], d["name"], d["message"], d["filename"], Location(*d["location"]),
                    Location(*d["end_location"]), fix, d.get("url"))

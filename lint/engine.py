@@ -100,9 +100,11 @@ def _active(rules: Sequence[type[Rule]], target: Target) -> list[type[Rule]]:
 
 
 def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target: Target | None = None, *,
-                 module: str | None = None, is_package: bool = False, tree: ast.Module | None = None) -> list[Finding]:
+                 module: str | None = None, is_package: bool = False, tree: ast.Module | None = None,
+                 edits: bool = True) -> list[Finding]:
     """Findings of ``rules`` (already selected for this file) on ``source``, sorted, with
-    ``# noqa`` applied. Raises ParseError when the text does not parse."""
+    ``# noqa`` applied. Raises ParseError when the text does not parse. ``edits=False``: the
+    caller neither applies nor prints fix edits, so rules may return deferred fixes."""
     target = target or Target()
     active = _active(rules, target)
     if tree is None:
@@ -115,7 +117,7 @@ def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target
     findings: list[Finding] = []
     try:
         for rule_cls in active:
-            ctx = Context(rule_cls(), model, target)
+            ctx = Context(rule_cls(), model, target, edits)
             try:
                 ctx.rule.check(ctx)
             except Exception as e:  # noqa: BLE001 - a bug in one rule must name itself, not kill the run

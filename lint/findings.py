@@ -52,6 +52,9 @@ class Fix:
     message: str
     edits: tuple[Edit, ...] = ()
     imports: tuple[ImportRequest, ...] = ()
+    #: the fix exists but its edits were not computed (the run needed none: see
+    #: ``Context.want_edits``); a run that applies or prints edits recomputes the file
+    deferred: bool = False
 
 
 @dataclass(frozen=True)

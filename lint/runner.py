@@ -42,6 +42,9 @@ class Options:
     jobs: int | None = None
     use_cache: bool = True
     progress: bool | None = None  # None: decide (terminal + many files)
+    #: the report prints fix edits (JSON, SARIF); else a check may leave expensive edits
+    #: uncomputed (``Fix.deferred``). Fix mode always computes them.
+    edits: bool = True
 
 
 @dataclass
@@ -107,6 +110,7 @@ class _Task:
     write: bool
     unsafe: bool
     rule_options: tuple[tuple[str, str, object], ...] = ()  # (code, attribute, value): settings.rule_options()
+    edits: bool = True  # see Options.edits
 
 
 def _process(task: _Task) -> FileOutcome:
@@ -159,7 +163,7 @@ def _process_one(task: _Task) -> FileOutcome:
     try:
         if not task.fix:
             out.findings = check_source(src.text, task.display, rules, target, module=task.module,
-                                        is_package=task.is_package)
+                                        is_package=task.is_package, edits=task.edits)
             return out
         result = fix_source(src.text, task.display, rules, target, unsafe=task.unsafe, module=task.module,
                             is_package=task.is_package)
@@ -214,7 +218,7 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
         module, is_pkg = module_name_for(name) if stdin_filename else (None, False)
         codes = tuple(settings.codes_for(name))
         task = _Task(name, None, stdin, codes, tgt, module, is_pkg, options.fix, False, options.unsafe_fixes,
-                     rule_options)
+                     rule_options, options.edits)
         result.outcomes.append(_process(task))
         return result
 
@@ -234,11 +238,11 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
             rel = _rel(path, settings.root)
             key = content_key(data, codes, module)
             hit = cache.get(rel, key)
-            if hit is not None and (not options.fix or not any(applicable(f.fix, options.unsafe_fixes) for f in hit)):
+            if hit is not None and _usable(hit, options):
                 result.outcomes.append(FileOutcome(display, [replace(f, filename=display) for f in hit]))
                 continue
         tasks.append(_Task(display, str(path), data, codes, tgt, module, is_pkg, options.fix, options.write,
-                           options.unsafe_fixes, rule_options))
+                           options.unsafe_fixes, rule_options, options.edits))
     outcomes = _execute(tasks, options)
     for task, out in zip(tasks, outcomes):
         if cache is not None and out.problem is None and not out.fixed:
@@ -249,6 +253,14 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
     if cache is not None:
         cache.save()
     return result
+
+
+def _usable(hit: list[Finding], options: Options) -> bool:
+    """A cached result answers this run unless fixes must be applied (fix mode re-checks files
+    with applicable fixes) or printed while some were cached without their edits."""
+    if options.fix:
+        return not any(applicable(f.fix, options.unsafe_fixes) for f in hit)
+    return not (options.edits and any(f.fix is not None and f.fix.deferred for f in hit))
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -33,7 +33,7 @@ class FixResult:
 
 
 def applicable(fix: Fix | None, unsafe: bool) -> bool:
-    if fix is None or not (fix.edits or fix.imports):
+    if fix is None or not (fix.edits or fix.imports or fix.deferred):
         return False
     return fix.applicability == Applicability.SAFE or (unsafe and fix.applicability == Applicability.UNSAFE)
 

@@ -357,24 +357,32 @@ def _stores_group_attr(fn) -> bool:
                for n in ast.walk(fn))
 
 
-def run(model: "SemanticModel", target: "Target", *, select: tuple[str, ...], rewrite_in_scope: bool) -> "GroupsResult | None":
+def run(model: "SemanticModel", target: "Target", *, select: tuple[str, ...], rewrite_in_scope: bool,
+        plan_only: bool = False) -> "GroupsResult | None":
     """The transform's result for ``model``'s text, or None when libcst cannot parse it.
 
     The transform sees the module with the definitions it cannot touch elided (see
     :mod:`.elide`); its line edits are then applied to the real text. Should an edit ever land
-    on an elided line, the whole module is transformed instead."""
+    on an elided line, the whole module is transformed instead. ``plan_only``: the findings
+    without the rewrite (``Options.plan_only``; a text report needs no edits); then there are
+    no edits to check against the elided lines (the differential test
+    ``tests/real/test_groups_elided.py`` shows the elided plan equals the whole module's)."""
     from mcore_lint.fix.edits import apply_edits
     from mcore_lint.groups.elide import edits_touch, elide
     from mcore_lint.groups.transform import GroupsResult, Options, edits_from_diff
 
     def_lines = tuple((_qualname(model, fn), fn.lineno) for fn in _functions(model))
     options = Options(select=select, rewrite_in_scope=rewrite_in_scope, target=oldest_release(target),
-                      module_name=model.module, is_package=model.is_package, def_lines=def_lines)
+                      module_name=model.module, is_package=model.is_package, def_lines=def_lines,
+                      plan_only=plan_only)
     keep = kept_functions(model, target, select=select, rewrite_in_scope=rewrite_in_scope)
     part = elide(model.tree, model.source, keep)
     if part.trimmed:
         try:
             got = _cached(part.text, options)
+            if got.deferred:
+                return GroupsResult(model.source, model.source, got.changes, got.ignored, got.imports, got.notes,
+                                    deferred=True)
             edits = edits_from_diff(part.text, got.code) if got.changed else ()
             if not edits_touch(edits, part.lines):
                 code = apply_edits(model.source, edits) if edits else model.source
@@ -402,6 +410,23 @@ def _functions(model: "SemanticModel"):
 def find_function(model: "SemanticModel", name_line: int) -> ast.AST | None:
     """The top-level function or method whose ``def`` is on ``name_line``."""
     return next((fn for fn in _functions(model) if fn.lineno == name_line), None)
+
+
+def locate_ignored(model: "SemanticModel", item) -> ast.AST | None:
+    """The ast.Call of an :class:`~mcore_lint.groups.transform.Ignored` call: by its position,
+    or in a plan-only result by its anchor (the n-th call of that name in the function's
+    ``def`` statement, in source order, as the transform counted on its libcst tree)."""
+    if item.anchor is None:
+        return find_call(model, item.line, item.column)
+    qualname, name, n = item.anchor
+    fns = [fn for fn in _functions(model) if _qualname(model, fn) == qualname]
+    if len(fns) != 1:
+        return None
+    calls = [c for c in ast.walk(fns[0]) if isinstance(c, ast.Call) and (
+        (isinstance(c.func, ast.Name) and c.func.id == name)
+        or (isinstance(c.func, ast.Attribute) and c.func.attr == name))]
+    calls.sort(key=lambda c: (c.lineno, c.col_offset, -(c.end_lineno or 0), -(c.end_col_offset or 0)))
+    return calls[n] if n < len(calls) else None
 
 
 def find_call(model: "SemanticModel", line: int, column: int) -> ast.AST | None:

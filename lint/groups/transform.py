@@ -54,6 +54,12 @@ class Options:
     #: caller knows them (the linter, from its ``ast``): positions are then computed for the
     #: changed functions only instead of for the whole module (see :func:`_positions`)
     def_lines: tuple[tuple[str, int], ...] = ()
+    #: decide the findings only (which calls are ignored, which functions change and how):
+    #: no positions, no rewritten text. ``mcore-lint`` with a text report needs nothing more,
+    #: and the positions (libcst's PositionProvider renders the code) plus the rewrite were
+    #: ~60% of this module's cost. Needs ``def_lines`` (functions are placed by their ``def``
+    #: line, calls by :attr:`Ignored.anchor`); without them the full result is computed.
+    plan_only: bool = False
 
 
 @dataclass
@@ -65,10 +71,14 @@ class Ignored:
     group: str
     source: str  # where the function has the group: "tp_group", "self.tp_group", ...
     replacement: str
-    line: int
+    line: int  # 0 in a plan-only result: use ``anchor``
     column: int
     end_line: int
     end_column: int
+    #: (function qualname, getter name, n): the call is the n-th call (0-based, source order) of
+    #: that name anywhere in the function's ``def`` statement (decorators, defaults, nested defs
+    #: included), which the linter finds again in its own ``ast``
+    anchor: tuple[str, str, int] | None = None
 
 
 @dataclass
@@ -113,9 +123,13 @@ class GroupsResult:
     notes: list[str]
     #: line edits already known (the elided run computed them on its smaller text)
     precomputed_edits: tuple[Edit, ...] | None = None
+    #: a plan-only result (``Options.plan_only``): ``code`` is the source, positions are anchors
+    deferred: bool = False
 
     @property
     def changed(self) -> bool:
+        if self.deferred:
+            return bool(self.changes or self.ignored)
         return self.code != self.source
 
     def edits(self) -> tuple[Edit, ...]:
@@ -602,6 +616,8 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
     plans = planner.plan()
     if not any(_touched(p) for p in plans.values()):  # the common case: no positions, no rewrite
         return GroupsResult(source, source, [], [], [], planner.notes)
+    if options.plan_only and _placeable(plans, options.def_lines):
+        return _plan_result(source, module, plans, options.def_lines, planner.notes)
     positions = _positions(module, plans, options.def_lines)
     config = module.config_for_parsing
     param_columns = {}
@@ -685,6 +701,65 @@ def thread_groups(source: str, options: Options = Options()) -> GroupsResult:
         if qual and qual.endswith("." + name):
             imports.append(ImportRequest(qual[: -len(name) - 1], name, remove=True))
     return GroupsResult(source, code, changes, ignored, imports, planner.notes)
+
+
+def _placeable(plans: dict[str, _FuncPlan], def_lines: tuple[tuple[str, int], ...]) -> bool:
+    """Every changed function has exactly one ``def`` line among ``def_lines``."""
+    seen: dict[str, int] = {}
+    for q, _ in def_lines:
+        seen[q] = seen.get(q, 0) + 1
+    return bool(def_lines) and all(seen.get(p.info.qualname) == 1 for p in plans.values() if _touched(p))
+
+
+def _last_name(func: cst.BaseExpression) -> str | None:
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
+
+
+def _call_ordinal(fn: cst.FunctionDef, call: cst.Call, name: str) -> int:
+    """How many calls named ``name`` come before ``call`` in ``fn``'s statement (visit order,
+    which is source order; see :func:`Ignored.anchor`)."""
+    from mcore_lint.groups.walk import children
+
+    n = 0
+    stack: list[cst.CSTNode] = [fn]
+    while stack:
+        node = stack.pop()
+        if node is call:
+            return n
+        if isinstance(node, cst.Call) and _last_name(node.func) == name:
+            n += 1
+        stack.extend(reversed(children(node)))
+    raise ValueError(f"call not found in {fn.name.value}")  # the scanner found it there
+
+
+def _plan_result(source: str, module: cst.Module, plans: dict[str, _FuncPlan],
+                 def_lines: tuple[tuple[str, int], ...], notes: list[str]) -> GroupsResult:
+    """The findings of the plan without positions or rewrite (see ``Options.plan_only``): the
+    same changes and ignored calls :func:`thread_groups` reports, functions placed at their
+    ``def`` line, calls by anchor, columns 0."""
+    lines = dict(def_lines)
+    changes: list[FunctionChange] = []
+    ignored: list[Ignored] = []
+    for p in plans.values():
+        f = p.info
+        for c in f.getters:
+            if id(c.node) not in p.replace:
+                continue
+            if not p.selected or c.group in f.params or c.group not in p.add_params:
+                src = p.sources.get(c.group, c.group)
+                src = c.group if c.group in f.params or c.group in p.add_params else _display(src)
+                anchor = (f.qualname, c.getter, _call_ordinal(f.node, c.node, c.getter))
+                ignored.append(Ignored(f.qualname, module.code_for_node(c.node), c.group, src,
+                                       p.replace[id(c.node)], 0, 0, 0, 0, anchor))
+        if _touched(p):
+            changes.append(FunctionChange(
+                f.qualname, lines[f.qualname], 0, list(p.add_params), list(p.fallback_groups), len(p.replace),
+                sorted(set(p.threaded)), p.metadata, p.selected, len(p.wrap_expr)))
+    return GroupsResult(source, source, changes, ignored, [], notes, deferred=True)
 
 
 def edits_from_diff(old: str, new: str) -> tuple[Edit, ...]:

@@ -9,7 +9,8 @@ from ..findings import Applicability, Finding
 
 
 def _marker(f: Finding) -> str:
-    if f.fix is not None and f.fix.applicability == Applicability.SAFE and (f.fix.edits or f.fix.imports):
+    if f.fix is not None and f.fix.applicability == Applicability.SAFE and (f.fix.edits or f.fix.imports
+                                                                            or f.fix.deferred):
         return "[*] "
     return ""
 

@@ -110,10 +110,14 @@ class Invalid:
 class Context:
     """What a rule's ``check`` sees of one file (and the only way it reports)."""
 
-    def __init__(self, rule: "Rule", model: "SemanticModel", target: "Target"):
+    def __init__(self, rule: "Rule", model: "SemanticModel", target: "Target", want_edits: bool = True):
         self.rule = rule
         self.model = model
         self.target = target
+        #: False when nobody will apply or print the fixes' edits (``mcore-lint`` with a text,
+        #: GitHub or statistics report): a rule whose edits are expensive may then return a
+        #: ``deferred`` fix (applicability and title only); see :class:`~mcore_lint.findings.Fix`
+        self.want_edits = want_edits
         self.filename = model.filename
         self.findings: list[Finding] = []
 
@@ -129,9 +133,9 @@ class Context:
 
     # -- building fixes ---------------------------------------------------------------------
     def fix(self, message: str, edits: Iterable[Edit] = (), imports: Iterable[ImportRequest] = (),
-            applicability: Applicability | None = None) -> Fix:
+            applicability: Applicability | None = None, deferred: bool = False) -> Fix:
         app = applicability or self.rule.fix or Applicability.DISPLAY_ONLY
-        return Fix(app, message, tuple(edits), tuple(imports))
+        return Fix(app, message, tuple(edits), tuple(imports), deferred)
 
     def replace(self, node: ast.AST, text: str) -> Edit:
         start, end = self.model.location(node)

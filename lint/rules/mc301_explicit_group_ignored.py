@@ -135,13 +135,15 @@ class ExplicitGroupIgnored(Rule):
         model = ctx.model
         if not rule_support.ignored_candidates(model):
             return  # the ast fast path: libcst only for files that may have a finding
-        result = rule_support.run(model, ctx.target, select=(), rewrite_in_scope=True)
+        result = rule_support.run(model, ctx.target, select=(), rewrite_in_scope=True,
+                                  plan_only=not ctx.want_edits)
         if result is None or not result.ignored:
             return
-        fix = ctx.fix("Use the received group (per-group fallback to the global one)",
-                      edits=result.edits(), imports=result.imports)
+        title = "Use the received group (per-group fallback to the global one)"
+        fix = (ctx.fix(title, deferred=True) if result.deferred
+               else ctx.fix(title, edits=result.edits(), imports=result.imports))
         for item in result.ignored:
-            node = rule_support.find_call(model, item.line, item.column)
+            node = rule_support.locate_ignored(model, item)
             if node is None:
                 continue
             ctx.report(node, fix=fix, call=item.call, group=item.group, source=item.source,

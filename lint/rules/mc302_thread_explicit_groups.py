@@ -160,11 +160,13 @@ class ThreadExplicitGroups(Rule):
         if not (rule_support.selected_uses(model, self.select, metadata)
                 or (metadata and rule_support.metadata_dict_in_scope(model))):
             return
-        result = rule_support.run(model, ctx.target, select=self.select, rewrite_in_scope=False)
+        result = rule_support.run(model, ctx.target, select=self.select, rewrite_in_scope=False,
+                                  plan_only=not ctx.want_edits)
         if result is None or not result.changed:
             return
-        fix = ctx.fix("Thread explicit process groups (per-group fallbacks)",
-                      edits=result.edits(), imports=result.imports)
+        title = "Thread explicit process groups (per-group fallbacks)"
+        fix = (ctx.fix(title, deferred=True) if result.deferred
+               else ctx.fix(title, edits=result.edits(), imports=result.imports))
         for change in result.changes:
             node = rule_support.find_function(model, change.line)
             if node is None:

@@ -4,7 +4,9 @@ MC301/MC302 run the libcst transform on a copy of the module with the definition
 touch elided (``lint/groups/elide.py``) and compute positions per changed function
 (``transform._positions``). Both are speed-ups only: on every real file that reaches the
 transform, the result (rewritten text, function changes, ignored calls with their positions,
-import requests) must equal that of ``thread_groups`` on the whole, untouched source.
+import requests) must equal that of ``thread_groups`` on the whole, untouched source. And the
+plan-only result a text report uses (no rewrite, calls placed by anchor in the ``ast``) must
+report the same functions and calls at the same positions.
 The files come from the shared corpus (megatron-core 0.9.0/0.16.1/0.19.2, bridge, NeMo);
 besides the rules' own settings, a select-everything MC302 run on a few files stresses the
 elision (every function kept, many threaded calls) and the per-function positions.
@@ -80,6 +82,39 @@ def _same(model, target: Target, select: tuple[str, ...], in_scope: bool) -> str
             return field
     if fast.edits() != full.edits():
         return "edits"
+    return _same_plan(model, target, select, in_scope, full)
+
+
+def _same_plan(model, target: Target, select: tuple[str, ...], in_scope: bool, full) -> str | None:
+    """The plan-only result (what a text report runs) has the same findings as the full one:
+    same function changes at the same ``def`` lines, same ignored calls, and each anchor finds
+    the ast.Call at exactly the position libcst computed."""
+    rule_support._cached.cache_clear()
+    plan = rule_support.run(model, target, select=select, rewrite_in_scope=in_scope, plan_only=True)
+    assert plan is not None
+    if plan.changed != full.changed:
+        return "plan: changed"
+    if not full.changed:
+        return None
+    if not plan.deferred:
+        return "plan: not deferred"
+
+    def facts(c):
+        return (c.qualname, c.line, c.added_params, c.fallbacks, c.replaced, c.threaded_calls, c.metadata,
+                c.selected, c.cleaned)
+
+    if [facts(c) for c in plan.changes] != [facts(c) for c in full.changes]:
+        return "plan: changes"
+    if [(i.qualname, i.call, i.group, i.source, i.replacement) for i in plan.ignored] != [
+            (i.qualname, i.call, i.group, i.source, i.replacement) for i in full.ignored]:
+        return "plan: ignored"
+    for mine, ref in zip(plan.ignored, full.ignored):
+        node = rule_support.locate_ignored(model, mine)
+        if node is None:
+            return f"plan: anchor {mine.anchor} not found"
+        start, end = model.location(node)
+        if (start.row, start.column, end.row, end.column) != (ref.line, ref.column, ref.end_line, ref.end_column):
+            return f"plan: anchor {mine.anchor} at {start}-{end}, libcst says {ref.line}:{ref.column}"
     return None
 
 
