@@ -9,11 +9,10 @@ releases, cached per site.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
-from .binding import VARARG, Bound, bind
+from .binding import VARARG, Bound, bind, bind_cached
 from .releases import checked_releases, describe, span_releases
 from .signatures import MISSING, UNKNOWN, Param, Signature, signature_in
 from .sites import CallSite, call_sites, is_signature_guarded
@@ -22,19 +21,19 @@ if TYPE_CHECKING:
     from mcore_compat.api_index import ApiIndex
     from mcore_lint.target import Target
 
-_BOUND: "weakref.WeakKeyDictionary[CallSite, dict[str, object]]" = weakref.WeakKeyDictionary()
+_UNSET = object()
 
 
 def binding_in(idx: "ApiIndex", site: CallSite, release: str):
     """:class:`Bound` for ``site`` in ``release``, or MISSING / UNKNOWN (cached per site), or
-    None when the call has ``*args``/``**kwargs``."""
-    per = _BOUND.get(site)
-    if per is None:
-        per = _BOUND[site] = {}
-    if release not in per:
+    None when the call has ``*args``/``**kwargs``. The binding may be shared with other sites
+    of the same shape: read it, never mutate it."""
+    per = site.bound
+    got = per.get(release, _UNSET)
+    if got is _UNSET:
         sig = signature_in(idx, release, site.qualname, site.style)
-        per[release] = bind(site, sig) if isinstance(sig, Signature) else sig
-    return per[release]
+        got = per[release] = bind_cached(site, sig) if isinstance(sig, Signature) else sig
+    return got
 
 
 class SpanBinding(NamedTuple):

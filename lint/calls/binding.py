@@ -55,29 +55,76 @@ def bind(site: CallSite, sig: Signature) -> Bound | None:
     """Bind ``site``'s arguments to ``sig``; None when the call has ``*args``/``**kwargs``."""
     if site.has_star_args:
         return None
-    out = Bound(sig, partial=site.style == "partial")
-    positional = sig.positional()
+    return _bind_shape(site.shape, sig)
+
+
+#: (site shape, id(signature)) -> (signature, binding); (shape, id(params)) -> (params, parts).
+#: Binding depends only on the call's shape and the parameters, so calls of the same shape share
+#: one binding per release, and releases with the same parameters (the index's payloads are
+#: shared, :mod:`.signatures` interns them) share the work: 126k binds became a few thousand on
+#: the benchmark corpus (issue 11). The signature/params are kept in the value, so an ``id``
+#: is never reused while its entry lives.
+_BY_SIG: dict[tuple, tuple[Signature, "Bound | None"]] = {}
+_BY_PARAMS: dict[tuple, tuple] = {}
+_LIMIT = 200_000
+
+
+def bind_cached(site: CallSite, sig: Signature) -> Bound | None:
+    """:func:`bind`, shared between calls of the same shape. The result is shared: read it,
+    never mutate it (``dataclasses.replace`` makes a changed copy)."""
+    if site.has_star_args:
+        return None
+    shape = site.shape
+    key = (shape, id(sig))
+    hit = _BY_SIG.get(key)
+    if hit is not None:
+        return hit[1]
+    if len(_BY_SIG) > _LIMIT:
+        _BY_SIG.clear()
+    got = _bind_shape(shape, sig)
+    _BY_SIG[key] = (sig, got)
+    return got
+
+
+def _bind_shape(shape: tuple, sig: Signature) -> Bound:
+    nargs, kwnames, partial = shape[0], shape[1], shape[2]
+    params = sig.params
+    key = (shape, id(params))
+    hit = _BY_PARAMS.get(key)
+    if hit is None:
+        if len(_BY_PARAMS) > _LIMIT:
+            _BY_PARAMS.clear()
+        hit = _BY_PARAMS[key] = (params, *_bind_params(nargs, kwnames, sig))
+    _, positional, keywords, unknown, duplicates, missing = hit
+    return Bound(sig, positional, keywords, unknown, duplicates, missing, partial)
+
+
+def _bind_params(nargs: int, kwnames: tuple, sig: Signature):
+    """Python's binding of ``nargs`` positional arguments and the keywords ``kwnames`` to
+    ``sig``'s parameters: (positional, keywords, unknown keywords, duplicates, missing)."""
+    positional_params = sig.positional()
     varargs = sig.has_varargs
+    positional: list[Param | None] = []
     filled: set[str] = set()
-    for i, _arg in enumerate(site.args):
-        if i < len(positional):
-            out.positional.append(positional[i])
-            filled.add(positional[i].name)
+    for i in range(nargs):
+        if i < len(positional_params):
+            positional.append(positional_params[i])
+            filled.add(positional_params[i].name)
         else:
-            out.positional.append(VARARG if varargs else None)
+            positional.append(VARARG if varargs else None)
     by_name = {p.name: p for p in sig.params if p.by_keyword}
-    for kw in site.keywords:
-        name = kw.arg
+    keywords: dict[str, Param] = {}
+    unknown: list[str] = []
+    duplicates: list[str] = []
+    for name in kwnames:
         assert name is not None
         p = by_name.get(name)
         if p is None:
-            out.unknown_keywords.append(name)
+            unknown.append(name)
             continue
         if name in filled:
-            out.duplicates.append(name)
-        out.keywords[name] = p
+            duplicates.append(name)
+        keywords[name] = p
         filled.add(name)
-    out.missing = [p for p in sig.params if p.required and p.name not in filled]
-    return out
-
-
+    missing = [p for p in sig.params if p.required and p.name not in filled]
+    return positional, keywords, unknown, duplicates, missing

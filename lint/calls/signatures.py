@@ -147,4 +147,22 @@ def _cached(idx: "ApiIndex", release: str, qualname: str, style: str):
         return UNKNOWN
     if any(p[1] == "vk" for p in params):
         return UNKNOWN
-    return Signature(release, res.qualname, tuple(Param(p[0], p[1], p[2]) for p in params))
+    return Signature(release, res.qualname, _interned(params))
+
+
+#: Parameter tuples by value: releases whose callee did not change share one tuple, so a binding
+#: computed for one release is reused for the others (:mod:`.binding`).
+_PARAMS: dict[tuple, tuple[Param, ...]] = {}
+
+
+def _interned(raw: list) -> tuple[Param, ...]:
+    try:
+        key = tuple((p[0], p[1], p[2]) for p in raw)
+        got = _PARAMS.get(key)
+    except TypeError:  # an unhashable default in hand-made index data: no sharing
+        return tuple(Param(p[0], p[1], p[2]) for p in raw)
+    if got is None:
+        if len(_PARAMS) > 65536:
+            _PARAMS.clear()
+        got = _PARAMS[key] = tuple(Param(*k) for k in key)
+    return got
