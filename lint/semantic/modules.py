@@ -38,12 +38,16 @@ def module_name_for(path: str | Path) -> tuple[str | None, bool]:
     """(dotted module name, is_package) of the file at ``path``, or (None, False) when it is
     not inside a package. ``megatron/core/foo.py`` inside ``megatron/core/__init__.py``'s tree
     gives ``megatron.core.foo``; ``.../core/__init__.py`` gives (``megatron.core``, True)."""
-    p = Path(path)
-    if p.suffix not in (".py", ".pyi"):
+    # os.path, not pathlib: called once per file by the runner's parent process (pathlib's
+    # parsing was 0.3 s of it on the 2,155-file benchmark corpus)
+    p = os.path.abspath(os.fspath(path))
+    folder, base = os.path.split(p)
+    stem, suffix = os.path.splitext(base)
+    if suffix not in (".py", ".pyi"):
         return None, False
-    is_package = p.stem == "__init__"
-    parts: list[str] = [] if is_package else [p.stem]
-    parts.extend(_package_parts(os.path.abspath(p.parent)))
+    is_package = stem == "__init__"
+    parts: list[str] = [] if is_package else [stem]
+    parts.extend(_package_parts(folder))
     if not parts or not all(part.isidentifier() for part in parts):
         return None, False
     return ".".join(reversed(parts)), is_package
