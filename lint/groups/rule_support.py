@@ -155,9 +155,16 @@ def _function_facts(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> _FunctionFact
     return facts
 
 
-def _self_attr_stores(cls: ast.ClassDef) -> set[str]:
-    """Attribute names assigned as ``self.<attr>`` in the methods of ``cls``."""
+#: ``self.<group>`` in text, whitespace and line continuations allowed around the dot
+_SELF_GROUP = re.compile(r"\bself(?:\s|\\)*\.(?:\s|\\)*(?:%s)\b" % "|".join(V.GROUP_BY_NAME))
+
+
+def _self_attr_stores(cls: ast.ClassDef, model: "SemanticModel") -> set[str]:
+    """Attribute names assigned as ``self.<attr>`` in the methods of ``cls`` (only group names
+    are asked for: a class whose text names no ``self.<group>`` has none, without a walk)."""
     out: set[str] = set()
+    if not _SELF_GROUP.search(model.lines_text(_first_line(cls), cls.end_lineno or cls.lineno)):
+        return out
     for stmt in cls.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for n in ast.walk(stmt):
@@ -168,7 +175,7 @@ def _self_attr_stores(cls: ast.ClassDef) -> set[str]:
 
 
 def _has_source(group: str, fn, cls, facts: _FunctionFacts, tested: set[str],
-                carried_of: dict[int, set[str]]) -> bool:
+                carried_of: dict[int, set[str]], model: "SemanticModel") -> bool:
     """May the transform find a source for ``group`` in ``fn`` that it would use here?"""
     if group in facts.params:
         return True
@@ -183,7 +190,7 @@ def _has_source(group: str, fn, cls, facts: _FunctionFacts, tested: set[str],
             and f"self.{group}" not in facts.attr_stored):
         carried = carried_of.get(id(cls))
         if carried is None:
-            carried = carried_of[id(cls)] = _self_attr_stores(cls)
+            carried = carried_of[id(cls)] = _self_attr_stores(cls, model)
         if group in carried:
             return True
     return False
@@ -231,7 +238,7 @@ def ignored_candidates(model: "SemanticModel") -> list[ast.Call]:
                 tested = tested | names
         if group in tested:
             continue  # after `if <group> is not None: return ...`: the fallback path
-        if _has_source(group, fn, cls, facts, tested, carried_of):
+        if _has_source(group, fn, cls, facts, tested, carried_of, model):
             out.append(call)
     return out
 
@@ -336,7 +343,11 @@ def kept_functions(model: "SemanticModel", target: "Target", *, select: tuple[st
         fns += selected
         names = {fn.name for fn in selected}
         if names:
+            # the text first: walking every function of a big module was most of this call
+            word = re.compile(r"\b(?:%s)\b" % "|".join(map(re.escape, sorted(names))))
             for fn in _functions(model):
+                if not word.search(model.lines_text(_first_line(fn), fn.end_lineno or fn.lineno)):
+                    continue
                 if any((isinstance(n, ast.Name) and n.id in names)
                        or (isinstance(n, ast.Attribute) and n.attr in names) for n in ast.walk(fn)):
                     fns.append(fn)
@@ -350,6 +361,11 @@ def kept_functions(model: "SemanticModel", target: "Target", *, select: tuple[st
             keep.update(id(m) for m in parent.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
                         and _stores_group_attr(m))
     return keep
+
+
+def _first_line(node) -> int:
+    """First line of a definition, decorators included."""
+    return min([d.lineno for d in getattr(node, "decorator_list", ())] + [node.lineno])
 
 
 def _stores_group_attr(fn) -> bool:
