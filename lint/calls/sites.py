@@ -27,11 +27,13 @@ signature: ``inspect.signature``, ``getfullargspec``, ``__code__``, ``co_varname
 from __future__ import annotations
 
 import ast
-import re
 import weakref
+from bisect import bisect_left
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import TYPE_CHECKING
+
+from .text import SourceText
 
 if TYPE_CHECKING:
     from ..semantic import Reference, SemanticModel
@@ -116,15 +118,23 @@ def call_sites(model: "SemanticModel") -> list[CallSite]:
 def _find(model: "SemanticModel") -> list[CallSite]:
     out: list[CallSite] = []
     seen: set[int] = set()
-    local_uses: dict[int, _LocalUses] = {}
+    local_uses: dict[int, dict[str | None, _LocalUses]] = {}
+    text = SourceText(model)
+    guards: dict[int, tuple[tuple, bool]] = {}
 
     def add(call: ast.Call, qualname: str, style: str, node: ast.AST, ref=None, guard_node=None) -> None:
         key = id(call)
         if key in seen:
             return
         seen.add(key)
-        guarded = is_signature_guarded(model, guard_node if guard_node is not None else call)
-        out.append(CallSite(call, qualname, style, node, guarded, ref))
+        at = guard_node if guard_node is not None else call
+        # The guards of a node are those of its branch (SemanticModel.guards_of): sites in one
+        # block share the answer. The branch is kept in the value, so its id stays unique.
+        branch = model.branch_of(at)
+        hit = guards.get(id(branch))
+        if hit is None:
+            hit = guards[id(branch)] = (branch, is_signature_guarded(model, at))
+        out.append(CallSite(call, qualname, style, node, hit[1], ref))
 
     for ref in model.references:
         q = ref.qualname
@@ -143,13 +153,13 @@ def _find(model: "SemanticModel") -> list[CallSite]:
             stmt = model.statement(call)
             if (isinstance(stmt, ast.Assign) and stmt.value is call and len(stmt.targets) == 1
                     and isinstance(stmt.targets[0], ast.Name)):
-                _instance_calls(model, stmt, stmt.targets[0].id, q, ref, add, local_uses)
+                _instance_calls(model, text, stmt, stmt.targets[0].id, q, ref, add, local_uses)
             continue
         parent = ref.parent
         if isinstance(parent, ast.Call) and parent.args and parent.args[0] is ref.node and _is_partial(model, parent):
             add(parent, q, "partial", ref.node, ref)
         elif isinstance(parent, ast.ClassDef) and ref.node in parent.bases:
-            _super_calls(model, parent, q, add)
+            _super_calls(model, text, parent, q, add)
     out.sort(key=lambda s: (s.call.lineno, s.call.col_offset))
     return out
 
@@ -167,17 +177,21 @@ def _is_partial(model: "SemanticModel", call: ast.Call) -> bool:
     return False
 
 
-def _super_calls(model: "SemanticModel", cls: ast.ClassDef, base: str, add) -> None:
+def _super_calls(model: "SemanticModel", text: SourceText, cls: ast.ClassDef, base: str, add) -> None:
     """``super().m(...)`` in the methods of ``cls`` when its only base is ``base`` (no
     metaclass, no other base: the next class in the MRO is ``base``)."""
     if len(cls.bases) != 1 or cls.keywords:
         return
+    # only lines holding ``super`` can hold a ``super()`` call: the walk skips the others
+    lines = text.word_lines("super")
+    if not lines:
+        return
     for stmt in cls.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        if "super" not in model.lines_text(stmt.lineno, stmt.end_lineno or stmt.lineno):
-            continue  # the walk below only looks for ``super()`` calls
-        for node, owner in _walk_function(stmt):
+        if not text.has_word("super", stmt.lineno, stmt.end_lineno or stmt.lineno):
+            continue
+        for node, owner in _walk_function(stmt, lines if text.ascii else None):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             sup = node.func.value
@@ -201,9 +215,11 @@ _NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.
 
 @dataclass
 class _LocalUses:
-    """How a function's own body (one walk, shared by every ``x = Cls(...)`` in it) uses its
-    plain names: the facts :func:`_instance_calls` needs per name. Walking the function once
-    per assignment was quadratic on long functions (MC201's largest cost on the corpus)."""
+    """How a function's own body uses its plain names: the facts :func:`_instance_calls` needs
+    per name. One walk per function and name, restricted to the lines that spell the name (on
+    plain ASCII text, where a node can only use a name its lines spell), or one walk of the
+    whole function shared by all names. (A whole walk per assignment was quadratic on long
+    functions: MC201's largest cost on the corpus.)"""
 
     killed: set[str]  # rebound in a way that defeats tracking (global, walrus, import, ...)
     stores: dict[str, int]  # name -> plain assignments
@@ -211,12 +227,26 @@ class _LocalUses:
     calls: dict[str, list[tuple[ast.Call, ast.stmt]]]  # name -> ``name.m(...)`` calls (walk order)
 
 
-def _local_uses(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> _LocalUses:
+def _local_uses(fn: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[int] | None = None) -> _LocalUses:
+    """The facts of ``fn``'s body. With ``lines`` (sorted line numbers), nodes whose lines
+    (decorators included) hold none of them are skipped with their subtrees: the facts are then
+    complete only for names spelled on those lines."""
     uses = _LocalUses(set(), {}, {}, {})
     killed, stores, overridden, calls = uses.killed, uses.stores, uses.overridden, uses.calls
     stack: list[tuple[ast.AST, ast.stmt | None]] = [(s, s) for s in fn.body]
+    n = len(lines) if lines is not None else 0
     while stack:
         node, owner = stack.pop()
+        if lines is not None:
+            end = getattr(node, "end_lineno", None)
+            if end is not None:
+                first = node.lineno  # type: ignore[attr-defined]
+                decorators = getattr(node, "decorator_list", None)
+                if decorators:  # a def's lines start at ``def``: its decorators come before
+                    first = min(first, *(d.lineno for d in decorators))
+                i = bisect_left(lines, first)
+                if i == n or lines[i] > end:
+                    continue
         if isinstance(node, _NESTED):
             # nested scopes: a ``nonlocal`` rebinding or a walrus there also rebinds the name
             for n in ast.walk(node):
@@ -253,21 +283,30 @@ def _local_uses(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> _LocalUses:
     return uses
 
 
-def _instance_calls(model: "SemanticModel", assign: ast.Assign, name: str, cls: str, ref, add,
-                    local_uses: dict[int, _LocalUses]) -> None:
+def _instance_calls(model: "SemanticModel", text: SourceText, assign: ast.Assign, name: str, cls: str, ref, add,
+                    local_uses: dict[int, dict[str | None, _LocalUses]]) -> None:
     """``name.m(...)`` in the function where ``name = cls(...)`` is the only binding of ``name``
-    (``local_uses`` caches each function's one walk)."""
+    (``local_uses`` caches each function's walks: per name, or ``None`` for the whole body)."""
     fn = model.enclosing_function(assign)
     if fn is None:
         return  # module level: any function may rebind it through ``global``
     if any(a.arg == name for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs,
                                    fn.args.vararg, fn.args.kwarg) if a is not None):
         return
-    uses = local_uses.get(id(fn))
-    if uses is None and not _method_call_re(name).search(model.lines_text(assign.lineno, fn.end_lineno or fn.lineno)):
-        return  # no ``name.m(`` in the text after the assignment: skip walking the function
+    last = fn.end_lineno or fn.lineno
+    walks = local_uses.get(id(fn))
+    if walks is None:
+        # The first tracked assignment of a function walks it only when ``name.m(`` follows in
+        # the text; once walked, later assignments in it skip this check (as they always did).
+        if not text.method_call(name, assign.lineno, last):
+            return  # no ``name.m(`` in the text after the assignment: skip walking the function
+        walks = local_uses[id(fn)] = {}
+    uses = walks.get(None) or walks.get(name)
     if uses is None:
-        uses = local_uses[id(fn)] = _local_uses(fn)
+        if text.is_ascii(fn.lineno, last):
+            uses = walks[name] = _local_uses(fn, text.name_lines(name, fn.lineno, last))
+        else:  # NFKC-normalised identifiers may not spell the name: walk it all, once
+            uses = walks[None] = _local_uses(fn)
     if name in uses.killed or uses.stores.get(name, 0) != 1:
         return
     overridden = uses.overridden.get(name, set())
@@ -280,20 +319,22 @@ def _instance_calls(model: "SemanticModel", assign: ast.Assign, name: str, cls: 
             add(call, f"{cls}.{attr}", "bound", call.func, ref, guard_node=owner)
 
 
-@lru_cache(maxsize=1024)
-def _method_call_re(name: str) -> "re.Pattern[str]":
-    """``name.attr(`` as text (whitespace and line breaks allowed around the dot): the
-    instance-call walk is only worth doing when this occurs."""
-    return re.compile(r"(?<![\w.])" + re.escape(name) + r"\s*\.\s*[^\W\d]\w*\s*\(")
-
-
-def _walk_function(fn: ast.FunctionDef | ast.AsyncFunctionDef):
+def _walk_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[int] | None = None):
     """(node, innermost statement) of a method body, not descending into nested functions or
-    classes (their ``super()`` means something else)."""
+    classes (their ``super()`` means something else). With ``lines`` (sorted line numbers),
+    nodes whose lines hold none of them are skipped with their subtrees (the order of the
+    others is kept)."""
     nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
     stack: list[tuple[ast.AST, ast.stmt]] = [(s, s) for s in fn.body if not isinstance(s, nested)]
+    n = len(lines) if lines is not None else 0
     while stack:
         node, owner = stack.pop()
+        if lines is not None:
+            end = getattr(node, "end_lineno", None)
+            if end is not None:
+                i = bisect_left(lines, node.lineno)  # type: ignore[attr-defined]
+                if i == n or lines[i] > end:
+                    continue
         yield node, owner
         for child in ast.iter_child_nodes(node):
             if isinstance(child, nested):
