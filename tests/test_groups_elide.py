@@ -107,3 +107,23 @@ def test_edits_touch_elided_lines_only_when_they_replace_them():
     assert not edits_touch((insert_before, replace_line_4, replace_8_9), elided)
     assert edits_touch((replace_line_6,), elided)
     assert edits_touch((Edit("v", Location(3, 1), Location(6, 2)),), elided)
+
+
+def test_compact_elision_drops_the_elided_lines_and_keeps_the_rest():
+    tree = ast.parse(SOURCE)
+    d = _defs(tree)
+    keep = {id(d["Trainer.loss"]), id(d["Trainer.__init__"])}
+    full, compact = elide(tree, SOURCE, keep), elide(tree, SOURCE, keep, compact=True)
+    assert compact.lines == full.lines
+    new = _lines(compact.text)
+    # one stub line per elided definition, nothing else of it
+    assert len(new) == len(_lines(SOURCE)) - len(full.lines) + 3
+    assert "elided line" not in compact.text and "Docstring" not in compact.text
+    # the kept methods are there byte for byte, in order
+    text = compact.text
+    for node in (d["Trainer.__init__"], d["Trainer.loss"]):
+        body = "".join(_lines(SOURCE)[node.lineno - 1:node.end_lineno])
+        assert body in text
+    assert text.index("def __init__") < text.index("    def name(*args, **kwargs): ...") < text.index("def loss")
+    again = _defs(ast.parse(text))
+    assert set(again) == set(d) - {"Other.run"}

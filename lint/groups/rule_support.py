@@ -392,7 +392,7 @@ def run(model: "SemanticModel", target: "Target", *, select: tuple[str, ...], re
                       module_name=model.module, is_package=model.is_package, def_lines=def_lines,
                       plan_only=plan_only)
     keep = kept_functions(model, target, select=select, rewrite_in_scope=rewrite_in_scope)
-    part = elide(model.tree, model.source, keep)
+    part = elide(model.tree, model.source, keep, compact=plan_only)
     if part.trimmed:
         try:
             got = _cached(part.text, options)
@@ -400,6 +400,8 @@ def run(model: "SemanticModel", target: "Target", *, select: tuple[str, ...], re
                 return GroupsResult(model.source, model.source, got.changes, got.ignored, got.imports, got.notes,
                                     deferred=True)
             edits = edits_from_diff(part.text, got.code) if got.changed else ()
+            if plan_only and edits:
+                raise ValueError("positions on a compacted text")  # the transform could not defer
             if not edits_touch(edits, part.lines):
                 code = apply_edits(model.source, edits) if edits else model.source
                 return GroupsResult(model.source, code, got.changes, got.ignored, got.imports, got.notes,
