@@ -5,8 +5,8 @@ the walk can find something (``super`` in a method, ``x.m(`` after ``x = Cls(...
 checks need line offsets; :meth:`SemanticModel.line_starts` builds them with a regex over
 every line break (0.3 s on the benchmark corpus, issue 11), and slicing the lines out copies
 text per check. Here the offsets come from one ``str.split`` (3x cheaper, the model's table is
-reused when another rule already built it), regexes search the source between offsets without
-slicing, and a word's lines are found once per file.
+reused when another rule already built it), the source is searched between offsets without
+slicing or compiling a regex per name, and a word's lines are found once per file.
 
 Line numbers follow the model's (``\\r\\n``, ``\\r`` and ``\\n`` end a line, as in
 :meth:`SemanticModel.lines_text`): a source with ``\\r`` uses the model's own table.
@@ -65,19 +65,12 @@ class SourceText:
         starts = self.starts
         return starts[lineno - 1] if lineno - 1 < len(starts) else len(self.source)
 
-    def search(self, pattern: "re.Pattern[str]", first: int, last: int) -> bool:
-        """``pattern.search(model.lines_text(first, last))`` without slicing the text: the
-        search runs from the start of line ``first`` to the end of line ``last``. (A look-behind
-        at the start sees the previous line's break, which no ``\\w``/``.`` test matches, as at
-        the start of a slice.)"""
-        return pattern.search(self.source, self.offset(first), self.offset(last + 1)) is not None
-
     def is_ascii(self, first: int, last: int) -> bool:
         """Lines ``first``..``last`` are plain ASCII (see :attr:`ascii`)."""
         return self.ascii or self.source[self.offset(first):self.offset(last + 1)].isascii()
 
     def method_call(self, name: str, first: int, last: int) -> bool:
-        """``name.attr(`` in lines ``first``..``last``: exactly what
+        r"""``name.attr(`` in lines ``first``..``last``: exactly what
         ``re.search(r"(?<![\w.])" + re.escape(name) + r"\s*\.\s*[^\W\d]\w*\s*\(", lines_text(first, last))``
         answers, without compiling a regex per name (584 names cost 0.2 s, profiled, on the
         benchmark corpus): each occurrence of ``name`` is tested in place."""
@@ -94,7 +87,7 @@ class SourceText:
         return False
 
     def name_lines(self, name: str, first: int, last: int) -> list[int]:
-        """Sorted line numbers in ``first``..``last`` where ``name`` occurs as a whole word (no
+        r"""Sorted line numbers in ``first``..``last`` where ``name`` occurs as a whole word (no
         ``\w`` character either side): every line where a node can spell the identifier."""
         src, starts = self.source, self.starts
         start, end = self.offset(first), self.offset(last + 1)
