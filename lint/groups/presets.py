@@ -9,6 +9,8 @@ globs (``[tool.mcore-compat] thread-groups = [...]``).
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 
 #: Functions of checkpoint and loss code that should take explicit groups.
 DEFAULT_PRESET: tuple[str, ...] = (
@@ -50,12 +52,20 @@ def matches(qualname: str, patterns: tuple[str, ...], module_name: str | None = 
     method ``Trainer.loss_func``); a dotted one matches the qualified name inside the module
     (``Checkpointer.save``) or the full dotted name (``megatron.training.checkpointing.*``).
     """
-    own = qualname.rsplit(".", 1)[-1]
-    full = f"{module_name}.{qualname}" if module_name else None
-    for pat in patterns:
-        if "." not in pat:
-            if fnmatch.fnmatchcase(own, pat):
-                return True
-        elif fnmatch.fnmatchcase(qualname, pat) or (full and fnmatch.fnmatchcase(full, pat)):
-            return True
+    own_re, dotted_re = _compiled(patterns)
+    if own_re is not None and own_re.match(qualname.rsplit(".", 1)[-1]):
+        return True
+    if dotted_re is not None and (dotted_re.match(qualname)
+                                  or (module_name and dotted_re.match(f"{module_name}.{qualname}"))):
+        return True
     return False
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern | None, re.Pattern | None]:
+    """One regex for the dotless patterns, one for the dotted ones (``fnmatch.fnmatchcase``
+    semantics: each is ``fnmatch.translate``d): asked for every function of every file."""
+    own = [fnmatch.translate(p) for p in patterns if "." not in p]
+    dotted = [fnmatch.translate(p) for p in patterns if "." in p]
+    return (re.compile("|".join(f"(?:{p})" for p in own)) if own else None,
+            re.compile("|".join(f"(?:{p})" for p in dotted)) if dotted else None)

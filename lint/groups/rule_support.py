@@ -163,7 +163,8 @@ def _self_attr_stores(cls: ast.ClassDef, model: "SemanticModel") -> set[str]:
     """Attribute names assigned as ``self.<attr>`` in the methods of ``cls`` (only group names
     are asked for: a class whose text names no ``self.<group>`` has none, without a walk)."""
     out: set[str] = set()
-    if not _SELF_GROUP.search(model.lines_text(_first_line(cls), cls.end_lineno or cls.lineno)):
+    text = model.lines_text(_first_line(cls), cls.end_lineno or cls.lineno)
+    if not any(g in text for g in V.GROUP_BY_NAME) or not _SELF_GROUP.search(text):
         return out
     for stmt in cls.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -359,7 +360,7 @@ def kept_functions(model: "SemanticModel", target: "Target", *, select: tuple[st
         if isinstance(parent, ast.ClassDef) and id(parent) not in classes:
             classes.add(id(parent))
             keep.update(id(m) for m in parent.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
-                        and _stores_group_attr(m))
+                        and _stores_group_attr(m, model))
     return keep
 
 
@@ -368,7 +369,10 @@ def _first_line(node) -> int:
     return min([d.lineno for d in getattr(node, "decorator_list", ())] + [node.lineno])
 
 
-def _stores_group_attr(fn) -> bool:
+def _stores_group_attr(fn, model: "SemanticModel") -> bool:
+    text = model.lines_text(_first_line(fn), fn.end_lineno or fn.lineno)
+    if not any(g in text for g in V.GROUP_BY_NAME):
+        return False  # the text first: walking every method of a big class was most of kept_functions
     return any(isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and n.attr in V.GROUP_BY_NAME
                for n in ast.walk(fn))
 
