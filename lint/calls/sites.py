@@ -120,7 +120,8 @@ def _find(model: "SemanticModel") -> list[CallSite]:
     seen: set[int] = set()
     local_uses: dict[int, dict[str | None, _LocalUses]] = {}
     text = SourceText(model)
-    guards: dict[int, tuple[tuple, bool]] = {}
+    guards: dict[tuple, bool] = {}
+    tests: dict[int, bool] = {}
 
     def add(call: ast.Call, qualname: str, style: str, node: ast.AST, ref=None, guard_node=None) -> None:
         key = id(call)
@@ -129,12 +130,12 @@ def _find(model: "SemanticModel") -> list[CallSite]:
         seen.add(key)
         at = guard_node if guard_node is not None else call
         # The guards of a node are those of its branch (SemanticModel.guards_of): sites in one
-        # block share the answer. The branch is kept in the value, so its id stays unique.
+        # block share the answer (a branch is a tuple of identity-hashed steps).
         branch = model.branch_of(at)
-        hit = guards.get(id(branch))
-        if hit is None:
-            hit = guards[id(branch)] = (branch, is_signature_guarded(model, at))
-        out.append(CallSite(call, qualname, style, node, hit[1], ref))
+        guarded = guards.get(branch)
+        if guarded is None:
+            guarded = guards[branch] = _signature_guarded(model, at, tests)
+        out.append(CallSite(call, qualname, style, node, guarded, ref))
 
     for ref in model.references:
         q = ref.qualname
@@ -346,13 +347,24 @@ def is_signature_guarded(model: "SemanticModel", node: ast.AST) -> bool:
     """Inside a compatibility guard: the symbol rules' guards (:meth:`SemanticModel.is_guarded`),
     a ``try`` whose handlers catch TypeError (or everything), or an ``if`` that inspects a
     signature."""
+    return _signature_guarded(model, node, {})
+
+
+def _signature_guarded(model: "SemanticModel", node: ast.AST, tests: dict[int, bool]) -> bool:
+    """:func:`is_signature_guarded`; ``tests`` remembers per ``if`` node whether its test
+    inspects a signature (an outer ``if`` guards many branches)."""
     if model.is_guarded(node):
         return True
     for g in model.guards_of(node):
         if g.kind == "try" and g.part == "body" and g.catches & SIGNATURE_EXCEPTIONS:
             return True
-        if g.kind == "if" and _inspects_signature(getattr(g.node, "test", None)):
-            return True
+        if g.kind == "if":
+            key = id(g.node)
+            inspects = tests.get(key)
+            if inspects is None:
+                inspects = tests[key] = _inspects_signature(getattr(g.node, "test", None))
+            if inspects:
+                return True
     return False
 
 
