@@ -1,7 +1,8 @@
 """files -> parse -> semantic model -> rules -> findings (-> fixes); cache; one worker pool.
 
 The parent process discovers files, reads them and looks each up in the cache (content hash);
-only misses are sent to workers (a ``fork`` pool of ``--jobs`` processes, never nested, used
+only misses are sent to workers (with an empty cache, or none, the workers read the files
+themselves) (a ``fork`` pool of ``--jobs`` processes, never nested, used
 only when there are enough files to pay for it). In fix mode a worker fixes and writes its
 file itself (atomic write) or returns the unified diff. A progress bar goes to stderr only
 when it is a terminal and the run has hundreds of files.
@@ -101,7 +102,7 @@ def _display(path: Path) -> str:
 class _Task:
     display: str
     path: str | None  # None for stdin
-    data: bytes
+    data: bytes | None  # None: the worker reads ``path`` (nothing to look up in the cache first)
     rule_codes: tuple[str, ...]
     target: tuple[str | None, str | None, str | None]  # version, span, from-version
     module: str | None
@@ -111,6 +112,7 @@ class _Task:
     unsafe: bool
     rule_options: tuple[tuple[str, str, object], ...] = ()  # (code, attribute, value): settings.rule_options()
     edits: bool = True  # see Options.edits
+    size: int = 0  # bytes, for scheduling the largest files first
 
 
 def _process(task: _Task) -> FileOutcome:
@@ -170,8 +172,12 @@ def _preload_api_index() -> None:
 
 def _process_one(task: _Task) -> FileOutcome:
     out = FileOutcome(task.display)
+    data = task.data
     try:
-        src = decode(task.data)
+        if data is None:
+            data = read_file_bytes(Path(task.path))  # type: ignore[arg-type]
+            out.cache_key = content_key(data, task.rule_codes, task.module)
+        src = decode(data)
     except FileError as e:
         out.problem = FileProblem(task.display, str(e))
         return out
@@ -204,7 +210,7 @@ def _process_one(task: _Task) -> FileOutcome:
                 fromfile=f"a/{task.display}", tofile=f"b/{task.display}"))
         if task.write and task.path is not None:
             try:
-                write_atomic(Path(task.path), src.encode(result.text), expected=task.data)
+                write_atomic(Path(task.path), src.encode(result.text), expected=data)
             except FileError as e:  # not written (read-only, changed meanwhile): nothing was fixed
                 out.problem = FileProblem(task.display, str(e))
                 out.fixed, out.fixed_text = [], None
@@ -240,16 +246,27 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
 
     files = collect_files(paths, settings)
     cache = Cache(settings.root, settings.fingerprint()) if options.use_cache else None
+    # With nothing cached there is nothing to look up, so the workers read (and hash) the files
+    # themselves, in parallel, instead of this process doing it before they start.
+    lookup = cache is not None and bool(cache.entries)
     tasks: list[_Task] = []
     for path, _explicit in files:
         display = _display(path)
+        module, is_pkg = module_name_for(path)
+        codes = tuple(settings.codes_for(path))
+        if not lookup:
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = 0  # the worker's read reports what is wrong
+            tasks.append(_Task(display, str(path), None, codes, tgt, module, is_pkg, options.fix, options.write,
+                               options.unsafe_fixes, rule_options, options.edits, size))
+            continue
         try:
             data = read_file_bytes(path)
         except FileError as e:
             result.outcomes.append(FileOutcome(display, problem=FileProblem(display, str(e))))
             continue
-        module, is_pkg = module_name_for(path)
-        codes = tuple(settings.codes_for(path))
         if cache is not None:
             rel = _rel(path, settings.root)
             key = content_key(data, codes, module)
@@ -258,12 +275,12 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
                 result.outcomes.append(FileOutcome(display, [replace(f, filename=display) for f in hit]))
                 continue
         tasks.append(_Task(display, str(path), data, codes, tgt, module, is_pkg, options.fix, options.write,
-                           options.unsafe_fixes, rule_options, options.edits))
+                           options.unsafe_fixes, rule_options, options.edits, len(data)))
     outcomes = _execute(tasks, options)
     for task, out in zip(tasks, outcomes):
         if cache is not None and out.problem is None and not out.fixed:
-            cache.put(_rel(Path(task.path), settings.root), content_key(task.data, task.rule_codes, task.module),  # type: ignore[arg-type]
-                      out.findings)
+            key = out.cache_key or content_key(task.data, task.rule_codes, task.module)  # type: ignore[arg-type]
+            cache.put(_rel(Path(task.path), settings.root), key, out.findings)
     result.outcomes.extend(outcomes)
     result.outcomes.sort(key=lambda o: o.filename)
     if cache is not None:
@@ -298,7 +315,7 @@ def _execute(tasks: list[_Task], options: Options) -> list[FileOutcome]:
     # Largest files first, in small chunks: the cost of a file grows with its size, and a big
     # file dealt out last would leave the other workers idle at the end (the corpus's 200 kB
     # files took ~1 s each while the median file takes ~5 ms).
-    order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i].data))
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].size)
     chunk = max(1, min(4, len(tasks) // (jobs * 32)))
     global _FORKED_TASKS
     _FORKED_TASKS = tasks  # the workers inherit the tasks (and the files' bytes) by fork: only
