@@ -4,15 +4,18 @@ Built once per file on the stdlib ``ast`` tree and shared by every rule (ruff's 
 libcst metadata providers torchfix and Fixit use cost 120-365x an ``ast.parse`` on Megatron
 code). To stay close to the cost of the parse it never walks the whole tree:
 
-1. **Statements only** (no expressions): one pass over statement lists records every statement
-   with its scope (module / function / class) and its *branch path* (which ``if``/``try``/loop
-   branch it sits in), and collects the import statements.
+1. **Statements only** (no expressions): one pass over statement lists records every *block*
+   (statement list) with its scope (module / function / class) and its *branch path* (which
+   ``if``/``try``/loop branch it sits in), and collects the import statements. A leaf statement
+   costs one dict lookup; where any other statement runs is derived from its block on demand.
 2. **Imports first**: imports whose target starts with a tracked root (``megatron`` by default;
    relative imports resolved from the file's module name) give the *candidate names*. A file
    with none stops here.
-3. **Hot statements only**: one regex over the source finds the lines mentioning a candidate
+3. **Hot statements only**: a scan of the source finds the lines mentioning a candidate
    name; only statements (or compound-statement headers) on those lines have their expressions
-   walked, to find uses (``Name``/``Attribute`` chains), rebindings and shadowing.
+   walked, to find uses (``Name``/``Attribute`` chains), rebindings and shadowing. They are
+   found by bisection inside the blocks of statements that hold a hot line, never by looking
+   at every statement.
 4. **Resolve**: each use is resolved through Python's scoping rules (local, enclosing
    functions, module; class scopes are not visible from methods; ``global``/``nonlocal``) to
    the bindings that can reach it: the latest preceding binding on the same branch path kills
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import operator
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -204,6 +208,20 @@ class _Stmt:
         self.case = None
 
 
+class _Block:
+    """A statement list (a body, ``else``, handler or ``finally`` block) and where its statements
+    run: the builder records one per block instead of one object per statement (most statements
+    never mention a tracked name, and a per-statement object was a third of the model's time)."""
+
+    __slots__ = ("body", "scope", "branch", "parent")
+
+    def __init__(self, body: list[ast.stmt], scope: Scope, branch: tuple[Branch, ...], parent: ast.AST) -> None:
+        self.body = body
+        self.scope = scope
+        self.branch = branch
+        self.parent = parent
+
+
 class SemanticModel:
     """Resolved tracked names of one parsed file. Build with :func:`build_model`.
 
@@ -229,7 +247,11 @@ class SemanticModel:
         #: every statement of the file, nested ones included (filled by the builder's first
         #: pass, which visits them all anyway; rules iterate this instead of re-walking the tree)
         self.statements: list[ast.stmt] = []
-        self._stmts: list[_Stmt] = []
+        #: every non-empty statement list, in the builder's order; per-statement facts (scope,
+        #: branch, parent) are derived from it on demand (``_block_of``)
+        self._blocks: list[_Block] = []
+        self._where: dict[int, _Block] | None = None  # id(stmt) -> its block, built when asked
+        #: scope and branch of the statements the builder handled itself (imports, hot statements)
         self._stmt_info: dict[int, _Stmt] = {}
         self._parents: dict[int, ast.AST] = {}
         self._node_stmt: dict[int, ast.stmt] = {}
@@ -299,7 +321,11 @@ class SemanticModel:
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         """Parent of an expression inside a visited (hot) statement, or of a statement."""
-        return self._parents.get(id(node))
+        p = self._parents.get(id(node))
+        if p is None and isinstance(node, ast.stmt):
+            blk = self._block_of(node)
+            return blk.parent if blk is not None else None
+        return p
 
     def statement(self, node: ast.AST) -> ast.stmt | None:
         """The statement holding ``node`` (itself when it is a statement)."""
@@ -310,12 +336,12 @@ class SemanticModel:
     def scope_of(self, node: ast.AST) -> Scope:
         """Scope in which ``node`` (a statement, or an expression in a visited statement) runs."""
         stmt = self.statement(node)
-        info = self._stmt_info.get(id(stmt)) if stmt is not None else None
+        info = self._info(stmt) if stmt is not None else None
         return info.scope if info else self.module_scope
 
     def branch_of(self, node: ast.AST) -> tuple[Branch, ...]:
         stmt = self.statement(node)
-        info = self._stmt_info.get(id(stmt)) if stmt is not None else None
+        info = self._info(stmt) if stmt is not None else None
         return info.branch if info else ()
 
     def enclosing_function(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
@@ -426,6 +452,28 @@ class SemanticModel:
         return self.source[starts[row - 1]:end].rstrip("\r\n")
 
     # ------------------------------------------------------------------ internals
+    @property
+    def _stmts(self) -> list[_Stmt]:
+        """The per-statement records the builder made (imports, hot statements): empty when it
+        skipped the file (tests check that a file without a tracked name costs nothing)."""
+        return list(self._stmt_info.values())
+
+    def _info(self, stmt: ast.AST) -> "_Stmt | _Block | None":
+        """Where ``stmt`` runs (``.scope``, ``.branch``): known for imports and hot statements,
+        else from its block."""
+        info = self._stmt_info.get(id(stmt))
+        return info if info is not None else self._block_of(stmt)
+
+    def _block_of(self, stmt: ast.AST) -> "_Block | None":
+        """The block holding ``stmt``. The map from statements to blocks is built on the first
+        question (one dict entry per statement: most files never need it)."""
+        where = self._where
+        if where is None:
+            where = self._where = {}
+            for blk in self._blocks:
+                where.update(dict.fromkeys(map(id, blk.body), blk))
+        return where.get(id(stmt))
+
     def _pos(self, node: ast.AST) -> tuple[int, int]:
         return (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
 
@@ -532,7 +580,53 @@ def _name_regex(name: str, suffix: str) -> re.Pattern:
 
 
 _AST = ast.AST
-_COMPOUND_HEADERS = (ast.If, ast.While, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)
+
+_NO_NAMES: frozenset[str] = frozenset()
+#: ``_CHILD_FIELDS`` value of the node types that bind names of their own
+_SCOPED: tuple[str, ...] = ("<scoped>",)
+#: fields that never hold a node that can hold a name: identifiers, flags, operators, ``ctx``
+_LEAF_FIELDS = frozenset({"ctx", "id", "attr", "arg", "name", "kind", "type_comment", "conversion", "is_async",
+                          "simple", "level", "module", "op", "ops", "kwd_attrs", "tag"})
+#: node type -> the fields the expression walk follows (filled on first sight of a type)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {
+    t: _SCOPED for t in (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp, ast.Lambda)}
+
+
+def _child_fields(t: type) -> tuple[str, ...]:
+    """The fields of node type ``t`` that may hold child nodes worth walking (a constant's
+    ``value`` is its Python value)."""
+    leaf = _LEAF_FIELDS | {"value"} if t in (ast.Constant, ast.MatchSingleton) else _LEAF_FIELDS
+    return tuple(f for f in t._fields if f not in leaf)
+# statement kinds the builder's first pass acts on; every other statement is a leaf it only lists
+_IMPORT, _DEF, _DECL, _LOOP_OR_IF, _WITH, _TRY, _MATCH = range(1, 8)
+_KIND: dict[type, int] = {
+    ast.Import: _IMPORT, ast.ImportFrom: _IMPORT,
+    ast.FunctionDef: _DEF, ast.AsyncFunctionDef: _DEF, ast.ClassDef: _DEF,
+    ast.Global: _DECL, ast.Nonlocal: _DECL,
+    ast.If: _LOOP_OR_IF, ast.While: _LOOP_OR_IF, ast.For: _LOOP_OR_IF, ast.AsyncFor: _LOOP_OR_IF,
+    ast.With: _WITH, ast.AsyncWith: _WITH,
+    ast.Try: _TRY, ast.Match: _MATCH,
+}
+if hasattr(ast, "TryStar"):  # Python 3.11+
+    _KIND[ast.TryStar] = _TRY  # type: ignore[attr-defined]
+
+
+_LINENO = operator.attrgetter("lineno")
+_DEF_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    """First line of ``stmt``'s text (a decorator's line for a decorated definition)."""
+    decorators = getattr(stmt, "decorator_list", None)
+    if decorators:
+        return min(min(d.lineno for d in decorators), stmt.lineno)
+    return stmt.lineno
+
+
+def _any_hot(hot: list[int], first: int, last: int) -> bool:
+    """Whether a sorted list of hot lines has one in ``first``..``last``."""
+    i = bisect.bisect_left(hot, first)
+    return i < len(hot) and hot[i] <= last
 
 
 def build_model(tree: ast.Module, source: str, filename: str = "<unknown>", module: str | None = None,
@@ -549,13 +643,23 @@ def build_model(tree: ast.Module, source: str, filename: str = "<unknown>", modu
     return model
 
 
+#: roots -> {imported dotted name -> ``_Builder._tracking`` answer}
+_TRACKING: dict[tuple[str, ...], dict[str, tuple[str | None, tuple[str, ...]]]] = {}
+
+
 class _Builder:
     def __init__(self, model: SemanticModel):
         self.m = model
+        cache = _TRACKING.get(model.roots)
+        if cache is None:
+            if len(_TRACKING) > 32:
+                _TRACKING.clear()
+            cache = _TRACKING[model.roots] = {}
+        self._track_cache = cache
 
     def run(self) -> None:
         m = self.m
-        self._statements(m.tree.body, m.module_scope, ())
+        self._statements()
         m.imports.sort(key=lambda b: b.position)
         candidates = self._imports()
         if not candidates:
@@ -565,10 +669,8 @@ class _Builder:
             return
         self.candidates = candidates
         pending_uses: list[tuple[ast.Name, _Stmt, str]] = []
-        for info in m._stmts:
-            i = bisect.bisect_left(hot, info.first)
-            if i < len(hot) and hot[i] <= info.last:
-                self._visit_statement(info, pending_uses)
+        for info in self._hot_statements(hot):
+            self._visit_statement(info, pending_uses)
         # resolve after all bindings are known (a function body may use a later global)
         for scope_bindings in self._all_scopes():
             for lst in scope_bindings.values():
@@ -578,96 +680,165 @@ class _Builder:
         m.references.sort(key=lambda r: (r.node.lineno, r.node.col_offset))
 
     # -- pass 1: statements -------------------------------------------------------------
-    def _statements(self, body: list[ast.stmt], scope: Scope, branch: tuple[Branch, ...]) -> None:
+    def _statements(self) -> None:
+        """Every statement list once: record its block, the scopes, ``global``/``nonlocal``
+        names and the imports. Leaf statements cost one dict lookup each."""
         m = self.m
-        stack: list[tuple[list[ast.stmt], Scope, tuple[Branch, ...], ast.AST | None]] = [(body, scope, branch, m.tree)]
+        kinds = _KIND
+        blocks = m._blocks
+        statements = m.statements
+        stack: list[_Block] = [_Block(m.tree.body, m.module_scope, (), m.tree)] if m.tree.body else []
         while stack:
-            body, scope, branch, parent = stack.pop()
-            m.statements.extend(body)
+            blk = stack.pop()
+            blocks.append(blk)
+            body, scope, branch = blk.body, blk.scope, blk.branch
+            statements.extend(body)
             for stmt in body:
-                t = type(stmt)
-                m._parents[id(stmt)] = parent  # type: ignore[assignment]
-                if t is ast.Import or t is ast.ImportFrom:
+                k = kinds.get(type(stmt))
+                if k is None:
+                    continue
+                if k == _IMPORT:
                     info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
-                    m._stmts.append(info)
                     m._stmt_info[id(stmt)] = info
                     self._record_import(stmt, info)  # type: ignore[arg-type]
-                    continue
-                if t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef:
-                    first = min([d.lineno for d in stmt.decorator_list] + [stmt.lineno])  # type: ignore[attr-defined]
-                    last = stmt.body[0].lineno  # type: ignore[attr-defined]
-                    info = _Stmt(stmt, scope, branch, first, last, True)
-                    m._stmts.append(info)
-                    m._stmt_info[id(stmt)] = info
-                    kind = "class" if t is ast.ClassDef else "function"
-                    inner = Scope(kind, stmt, scope)
+                elif k == _DEF:
+                    inner = Scope("class" if type(stmt) is ast.ClassDef else "function", stmt, scope)
                     m._scope_of_def[id(stmt)] = inner
-                    stack.append((stmt.body, inner, (), stmt))  # type: ignore[attr-defined]
-                    continue
-                if t is ast.Global or t is ast.Nonlocal:
-                    (scope.globals if t is ast.Global else scope.nonlocals).update(stmt.names)  # type: ignore[attr-defined]
-                    info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
-                    m._stmt_info[id(stmt)] = info
-                    continue
-                if t in _COMPOUND_HEADERS:
-                    last = stmt.body[0].lineno  # type: ignore[attr-defined]
-                    info = _Stmt(stmt, scope, branch, stmt.lineno, last, True)
-                    m._stmts.append(info)
-                    m._stmt_info[id(stmt)] = info
-                    if t is ast.With or t is ast.AsyncWith:
-                        stack.append((stmt.body, scope, branch, stmt))  # type: ignore[attr-defined]
-                    else:
-                        stack.append((stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
-                        if stmt.orelse:  # type: ignore[attr-defined]
-                            stack.append((stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
-                    continue
-                if t is ast.Try or t.__name__ == "TryStar":
-                    info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.lineno, True)
-                    m._stmt_info[id(stmt)] = info
-                    stack.append((stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
-                    for i, h in enumerate(stmt.handlers):  # type: ignore[attr-defined]
-                        hb = branch + (Branch(stmt, f"handler{i}"),)
-                        hinfo = _Stmt(stmt, scope, hb, h.lineno, h.body[0].lineno, True)
-                        hinfo.handler = h  # type: ignore[attr-defined]
-                        m._stmts.append(hinfo)
-                        m._parents[id(h)] = stmt
-                        stack.append((h.body, scope, hb, stmt))
+                    stack.append(_Block(stmt.body, inner, (), stmt))  # type: ignore[attr-defined]
+                elif k == _LOOP_OR_IF:
+                    stack.append(_Block(stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
                     if stmt.orelse:  # type: ignore[attr-defined]
-                        stack.append((stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
+                        stack.append(_Block(stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
+                elif k == _WITH:
+                    stack.append(_Block(stmt.body, scope, branch, stmt))  # type: ignore[attr-defined]
+                elif k == _DECL:
+                    (scope.globals if type(stmt) is ast.Global else scope.nonlocals).update(stmt.names)  # type: ignore[attr-defined]
+                elif k == _TRY:
+                    stack.append(_Block(stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
+                    for i, h in enumerate(stmt.handlers):  # type: ignore[attr-defined]
+                        m._parents[id(h)] = stmt
+                        stack.append(_Block(h.body, scope, branch + (Branch(stmt, f"handler{i}"),), stmt))
+                    if stmt.orelse:  # type: ignore[attr-defined]
+                        stack.append(_Block(stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
                     if stmt.finalbody:  # type: ignore[attr-defined]
-                        stack.append((stmt.finalbody, scope, branch + (Branch(stmt, "finally"),), stmt))  # type: ignore[attr-defined]
-                    continue
-                if t is ast.Match:
-                    cases = stmt.cases  # type: ignore[attr-defined]
-                    info = _Stmt(stmt, scope, branch, stmt.lineno, cases[0].pattern.lineno if cases else stmt.lineno, True)
-                    m._stmts.append(info)
-                    m._stmt_info[id(stmt)] = info
-                    for i, c in enumerate(cases):
-                        cb = branch + (Branch(stmt, f"case{i}"),)
-                        cinfo = _Stmt(stmt, scope, cb, c.pattern.lineno, c.body[0].lineno, True)
-                        cinfo.case = c  # type: ignore[attr-defined]
-                        m._stmts.append(cinfo)
-                        stack.append((c.body, scope, cb, stmt))
-                    continue
-                info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
-                m._stmts.append(info)
-                m._stmt_info[id(stmt)] = info
+                        stack.append(_Block(stmt.finalbody, scope, branch + (Branch(stmt, "finally"),), stmt))  # type: ignore[attr-defined]
+                else:  # _MATCH
+                    for i, c in enumerate(stmt.cases):  # type: ignore[attr-defined]
+                        stack.append(_Block(c.body, scope, branch + (Branch(stmt, f"case{i}"),), stmt))
+
+    # -- pass 2: which statements mention a candidate name -------------------------------
+    def _hot_statements(self, hot: list[int]) -> list[_Stmt]:
+        """The statements (compound ones: their header; ``except``/``case`` clauses) with a hot
+        line in their lines, in block order (the order of pass 1). A block is looked at only
+        when the statement holding it has a hot line (blocks come after their parent's block);
+        in it each hot line finds its statements by bisection (statements of a block follow
+        each other, so their first and last lines both increase)."""
+        m = self.m
+        out: list[_Stmt] = []
+        nhot = len(hot)
+        bisect_left, bisect_right = bisect.bisect_left, bisect.bisect_right
+        defs, kinds, info_of = _DEF_TYPES, _KIND, m._stmt_info
+        hot_parents = {id(m.tree)}
+        for blk in m._blocks:
+            if id(blk.parent) not in hot_parents:
+                continue
+            body = blk.body
+            b0 = body[0]
+            i = bisect_left(hot, _first_line(b0) if type(b0) in defs else b0.lineno)
+            if i == nhot:
+                continue
+            end = body[-1].end_lineno or body[-1].lineno
+            if hot[i] > end:
+                continue
+            if len(body) == 1:
+                chosen: Iterable[int] = (0,)
+            else:
+                j = bisect_right(hot, end, i)
+                n = len(body)
+                found: set[int] = set()
+                while i < j:
+                    h = hot[i]
+                    k = bisect_right(body, h, key=_LINENO)
+                    top = -1
+                    # a decorated definition starts before its ``def`` line
+                    if k < n and type(body[k]) in defs and _first_line(body[k]) <= h:
+                        found.add(k)
+                        top = k
+                    k -= 1
+                    while k >= 0 and (body[k].end_lineno or body[k].lineno) >= h:
+                        found.add(k)
+                        top = max(top, k)
+                        k -= 1
+                    if top < 0:  # a line between statements (a comment)
+                        i += 1
+                        continue
+                    # the hot lines before the last line of that statement are all in it; its
+                    # last line may start the next statement too
+                    i = bisect_left(hot, body[top].end_lineno or body[top].lineno, i + 1, j)
+                chosen = sorted(found)
+            scope, branch = blk.scope, blk.branch
+            for k in chosen:
+                stmt = body[k]
+                if type(stmt) not in kinds:  # a leaf: its lines hold a hot line
+                    info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
+                    info_of[id(stmt)] = info
+                    out.append(info)
+                else:
+                    hot_parents.add(id(stmt))
+                    self._hot_parts(stmt, blk, hot, out)
+        return out
+
+    def _hot_parts(self, stmt: ast.stmt, blk: _Block, hot: list[int], out: list[_Stmt]) -> None:
+        """Append the parts of compound statement ``stmt`` worth visiting: its header, its
+        ``except`` or ``case`` clauses; imports were handled in pass 1 and ``global``/``nonlocal``
+        hold no expressions."""
+        m = self.m
+        scope, branch = blk.scope, blk.branch
+        k = _KIND[type(stmt)]
+        if k == _IMPORT or k == _DECL:
+            return
+        if k == _DEF:
+            first, last = _first_line(stmt), stmt.body[0].lineno  # type: ignore[attr-defined]
+        elif k == _LOOP_OR_IF or k == _WITH:
+            first, last = stmt.lineno, stmt.body[0].lineno  # type: ignore[attr-defined]
+        elif k == _TRY:
+            m._stmt_info[id(stmt)] = _Stmt(stmt, scope, branch, stmt.lineno, stmt.lineno, True)
+            for i, h in enumerate(stmt.handlers):  # type: ignore[attr-defined]
+                if _any_hot(hot, h.lineno, h.body[0].lineno):
+                    hinfo = _Stmt(stmt, scope, branch + (Branch(stmt, f"handler{i}"),), h.lineno, h.body[0].lineno,
+                                  True)
+                    hinfo.handler = h  # type: ignore[attr-defined]
+                    out.append(hinfo)
+            return
+        else:  # _MATCH
+            cases = stmt.cases  # type: ignore[attr-defined]
+            info = _Stmt(stmt, scope, branch, stmt.lineno, cases[0].pattern.lineno if cases else stmt.lineno, True)
+            m._stmt_info[id(stmt)] = info
+            if _any_hot(hot, info.first, info.last):
+                out.append(info)
+            for i, c in enumerate(cases):
+                if _any_hot(hot, c.pattern.lineno, c.body[0].lineno):
+                    cinfo = _Stmt(stmt, scope, branch + (Branch(stmt, f"case{i}"),), c.pattern.lineno,
+                                  c.body[0].lineno, True)
+                    cinfo.case = c  # type: ignore[attr-defined]
+                    out.append(cinfo)
+            return
+        if _any_hot(hot, first, last):
+            info = _Stmt(stmt, scope, branch, first, last, True)
+            m._stmt_info[id(stmt)] = info
+            out.append(info)
 
     def _record_import(self, stmt: ast.Import | ast.ImportFrom, info: _Stmt) -> None:
         m = self.m
-        if isinstance(stmt, ast.Import):
+        if type(stmt) is ast.Import:
             for a in stmt.names:
                 if a.asname:
                     name, qual = a.asname, a.name
                 else:
-                    name, qual = a.name.partition(".")[0], a.name.partition(".")[0]
-                b = Binding(name, "import", a, stmt, info.scope, info.branch, None, module=a.name, asname=a.asname)
-                if m.is_tracked(qual):
-                    b.qualname = canonical(qual)
-                else:
-                    suffixes = m.root_suffixes(qual)
-                    if suffixes:
-                        b.qualname, b.partial = qual, tuple(suffixes)
+                    name = qual = a.name.partition(".")[0]
+                qualname, partial = self._tracking(qual)
+                b = Binding(name, "import", a, stmt, info.scope, info.branch, qualname, module=a.name,
+                            asname=a.asname, partial=partial)
                 self._bind(b)
                 m.imports.append(b)
             return
@@ -676,19 +847,30 @@ class _Builder:
             if a.name == "*":
                 m.star_imports.append(stmt)
                 continue
-            name = a.asname or a.name
-            b = Binding(name, "import", a, stmt, info.scope, info.branch, None, module=base, imported=a.name,
-                        asname=a.asname, level=stmt.level)
-            if base is not None:
-                qual = f"{base}.{a.name}"
-                if m.is_tracked(qual):
-                    b.qualname = canonical(qual)
-                else:
-                    suffixes = m.root_suffixes(qual)
-                    if suffixes:
-                        b.qualname, b.partial = qual, tuple(suffixes)
+            qualname, partial = self._tracking(f"{base}.{a.name}") if base is not None else (None, ())
+            b = Binding(a.asname or a.name, "import", a, stmt, info.scope, info.branch, qualname, module=base,
+                        imported=a.name, asname=a.asname, level=stmt.level, partial=partial)
             self._bind(b)
             m.imports.append(b)
+
+    def _tracking(self, qual: str) -> tuple[str | None, tuple[str, ...]]:
+        """(``qualname``, ``partial``) of an import binding of ``qual``: its canonical name when
+        it is under a root, ``qual`` and the rest of each root when it is a root's parent
+        (``torch`` for ``torch.distributed``), else (None, ()). Cached per roots across files:
+        the same imports recur in every file of a project."""
+        cache = self._track_cache
+        hit = cache.get(qual)
+        if hit is None:
+            m = self.m
+            if m.is_tracked(qual):
+                hit = (canonical(qual), ())
+            else:
+                suffixes = m.root_suffixes(qual)
+                hit = (qual, tuple(suffixes)) if suffixes else (None, ())
+            if len(cache) > 100_000:  # stay bounded on endless distinct imports
+                cache.clear()
+            cache[qual] = hit
+        return hit
 
     def _bind(self, b: Binding) -> None:
         scope = b.scope
@@ -762,9 +944,10 @@ class _Builder:
     # -- pass 2: hot statements ---------------------------------------------------------
     def _visit_statement(self, info: _Stmt, uses: list) -> None:
         stmt = info.stmt
-        t = type(stmt)
-        if t is ast.Import or t is ast.ImportFrom:
+        if not info.header:  # a leaf statement (imports are never visited): walk all of it
+            self._walk_expr(stmt, info, _NO_NAMES, uses, self.m._node_stmt, self.m._parents)
             return
+        t = type(stmt)
         cands = self.candidates
         exprs: list[ast.AST] = []
         handler = getattr(info, "handler", None)
@@ -827,12 +1010,21 @@ class _Builder:
                    parents: dict) -> None:
         cands = self.candidates
         stmt = info.stmt
-        stack: list[tuple[ast.AST, frozenset[str]]] = [(root, shadow)]
+        fields_of = _CHILD_FIELDS
+        name_type = ast.Name
+        # a node whose names are shadowed like the root's is pushed bare; inside a comprehension
+        # or lambda it is pushed with its own shadow set, as ``(node, shadow)``
+        stack: list = [root]
+        pop, push = stack.pop, stack.append
         while stack:
-            node, sh = stack.pop()
+            node = pop()
+            if type(node) is tuple:
+                node, sh = node
+            else:
+                sh = shadow
             node_stmt[id(node)] = stmt
             t = type(node)
-            if t is ast.Name:
+            if t is name_type:
                 if node.id in cands and node.id not in sh:  # type: ignore[attr-defined]
                     c = node.ctx  # type: ignore[attr-defined]
                     if isinstance(c, ast.Load):
@@ -841,7 +1033,10 @@ class _Builder:
                         kind = "delete" if isinstance(c, ast.Del) else "assignment"
                         self._bind(Binding(node.id, kind, node, stmt, info.scope, info.branch))  # type: ignore[attr-defined]
                 continue
-            if t in (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp, ast.Lambda):
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = fields_of[t] = _child_fields(t)
+            if fields is _SCOPED:
                 bound = set(sh)
                 if t is ast.Lambda:
                     a = node.args  # type: ignore[attr-defined]
@@ -849,9 +1044,9 @@ class _Builder:
                     bound.update(x.arg for x in (a.vararg, a.kwarg) if x is not None)
                     for d in list(a.defaults) + [d for d in a.kw_defaults if d is not None]:
                         parents[id(d)] = node
-                        stack.append((d, sh))
+                        push((d, sh))
                     parents[id(node.body)] = node  # type: ignore[attr-defined]
-                    stack.append((node.body, frozenset(bound)))  # type: ignore[attr-defined]
+                    push((node.body, frozenset(bound)))  # type: ignore[attr-defined]
                     continue
                 for g in node.generators:  # type: ignore[attr-defined]
                     for n in ast.walk(g.target):
@@ -860,22 +1055,20 @@ class _Builder:
                 inner = frozenset(bound)
                 for i, g in enumerate(node.generators):  # type: ignore[attr-defined]
                     parents[id(g.iter)] = node
-                    stack.append((g.iter, sh if i == 0 else inner))
+                    push((g.iter, sh if i == 0 else inner))
                     for cond in g.ifs:
                         parents[id(cond)] = node
-                        stack.append((cond, inner))
+                        push((cond, inner))
                     node_stmt[id(g.target)] = stmt
                 for fld in ("elt", "key", "value"):
                     child = getattr(node, fld, None)
                     if child is not None:
                         parents[id(child)] = node
-                        stack.append((child, inner))
+                        push((child, inner))
                 continue
-            # ast.iter_child_nodes inlined (two generators per node were a fifth of the
-            # model's time); ``ctx`` (Load/Store/Del) holds no names
-            for fname in node._fields:
-                if fname == "ctx":
-                    continue
+            # ast.iter_child_nodes inlined, over the fields of this node type that can hold
+            # nodes (names, operators and constants hold no names)
+            for fname in fields:
                 child = getattr(node, fname, None)
                 if child is None:
                     continue
@@ -883,10 +1076,10 @@ class _Builder:
                     for c in child:
                         if isinstance(c, _AST):
                             parents[id(c)] = node
-                            stack.append((c, sh))
+                            push(c if sh is shadow else (c, sh))
                 elif isinstance(child, _AST):
                     parents[id(child)] = node
-                    stack.append((child, sh))
+                    push(child if sh is shadow else (child, sh))
 
     def _resolve_use(self, name: ast.Name, info: _Stmt, ctx: str) -> None:
         m = self.m
