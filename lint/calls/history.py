@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .signatures import Signature, signature_in
@@ -22,12 +23,19 @@ if TYPE_CHECKING:
 
 def accepting_releases(idx: "ApiIndex", site: "CallSite", keyword: str) -> list[str]:
     """Indexed releases whose signature of the callee takes ``keyword`` by name."""
+    return [r for r, names in _keyword_names(idx, site.qualname, site.style) if keyword in names]
+
+
+@lru_cache(maxsize=4096)
+def _keyword_names(idx: "ApiIndex", qualname: str, style: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """(release, keyword names) for every indexed release where the callee has a signature:
+    built once per callee (MC201 asks per reported keyword; a config class has 200 fields)."""
     out = []
     for r in idx.releases:
-        sig = signature_in(idx, r, site.qualname, site.style)
-        if isinstance(sig, Signature) and keyword in sig.keyword_names():
-            out.append(r)
-    return out
+        sig = signature_in(idx, r, qualname, style)
+        if isinstance(sig, Signature):
+            out.append((r, frozenset(sig.keyword_names())))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,15 @@ def closest(keyword: str, sig: Signature) -> str | None:
 def ancestors(idx: "ApiIndex", release: str, qualname: str) -> list[str]:
     """``qualname`` and its megatron base classes in ``release`` (depth-first), so a fact about
     a field of ``TransformerConfig`` also applies to ``MLATransformerConfig(...)``."""
+    return list(_ancestors(idx, release, qualname))
+
+
+@lru_cache(maxsize=16384)
+def _ancestors(idx: "ApiIndex", release: str, qualname: str) -> tuple[str, ...]:
+    return tuple(_walk_ancestors(idx, release, qualname))
+
+
+def _walk_ancestors(idx: "ApiIndex", release: str, qualname: str) -> list[str]:
     view = idx.view(release)
     out: list[str] = []
     stack = [qualname]

@@ -164,8 +164,8 @@ class UnknownKeyword(Rule):
                 continue
             bound = {r: binding_in(idx, site, r) for r in releases}
             known = {r: b for r, b in bound.items() if isinstance(b, Bound)}
-            if not known:
-                continue
+            if not known or not any(b.unknown_keywords for b in known.values()):
+                continue  # every keyword binds in every release that knows the callee
             for kw in site.keywords:
                 rejecting = [r for r, b in known.items() if kw.arg in b.unknown_keywords]
                 if rejecting:
