@@ -137,9 +137,10 @@ def _find(model: "SemanticModel") -> list[CallSite]:
             guarded = guards[branch] = _signature_guarded(model, at, tests)
         out.append(CallSite(call, qualname, style, node, guarded, ref))
 
+    prefix = ROOT + "."
     for ref in model.references:
         q = ref.qualname
-        if ref.ctx != "load" or ref.ambiguous or not q.startswith(ROOT + "."):
+        if not q.startswith(prefix) or ref.ctx != "load" or ref.ambiguous:  # cheapest test first
             continue
         call = ref.call
         if call is not None:
@@ -190,9 +191,10 @@ def _super_calls(model: "SemanticModel", text: SourceText, cls: ast.ClassDef, ba
     for stmt in cls.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        if not text.has_word("super", stmt.lineno, stmt.end_lineno or stmt.lineno):
+        last = stmt.end_lineno or stmt.lineno
+        if not text.has_word("super", stmt.lineno, last):
             continue
-        for node, owner in _walk_function(stmt, lines if text.ascii else None):
+        for node, owner in _walk_function(stmt, lines if text.is_ascii(stmt.lineno, last) else None):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
                 continue
             sup = node.func.value
@@ -212,6 +214,7 @@ def _super_calls(model: "SemanticModel", text: SourceText, cls: ast.ClassDef, ba
 
 _NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
            ast.DictComp, ast.GeneratorExp)
+_NESTED_TYPES = frozenset(_NESTED)
 
 
 @dataclass
@@ -231,57 +234,86 @@ class _LocalUses:
 def _local_uses(fn: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[int] | None = None) -> _LocalUses:
     """The facts of ``fn``'s body. With ``lines`` (sorted line numbers), nodes whose lines
     (decorators included) hold none of them are skipped with their subtrees: the facts are then
-    complete only for names spelled on those lines."""
+    complete only for names spelled on those lines. (Dispatch on the exact node class: ``ast``
+    builds no subclasses.)"""
     uses = _LocalUses(set(), {}, {}, {})
     killed, stores, overridden, calls = uses.killed, uses.stores, uses.overridden, uses.calls
     stack: list[tuple[ast.AST, ast.stmt | None]] = [(s, s) for s in fn.body]
-    n = len(lines) if lines is not None else 0
+    pop, push = stack.pop, stack.append
     while stack:
-        node, owner = stack.pop()
-        if lines is not None:
-            end = getattr(node, "end_lineno", None)
-            if end is not None:
-                first = node.lineno  # type: ignore[attr-defined]
-                decorators = getattr(node, "decorator_list", None)
-                if decorators:  # a def's lines start at ``def``: its decorators come before
-                    first = min(first, *(d.lineno for d in decorators))
-                i = bisect_left(lines, first)
-                if i == n or lines[i] > end:
-                    continue
-        if isinstance(node, _NESTED):
-            # nested scopes: a ``nonlocal`` rebinding or a walrus there also rebinds the name
-            for n in ast.walk(node):
-                if isinstance(n, ast.Nonlocal):
-                    killed.update(n.names)
-                elif isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name):
-                    killed.add(n.target.id)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                killed.add(node.name)
+        node, owner = pop()
+        if lines is not None and _off_lines(node, lines):
             continue
-        if isinstance(node, ast.Name):
-            if not isinstance(node.ctx, ast.Load):
-                stores[node.id] = stores.get(node.id, 0) + 1
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            killed.update(node.names)
-        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
-            killed.add(node.target.id)
-        elif isinstance(node, ast.alias):
-            killed.add(node.asname or node.name.partition(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            killed.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if not isinstance(node.ctx, ast.Load):
-                overridden.setdefault(node.value.id, set()).add(node.attr)
-        elif isinstance(node, ast.Call):
-            f = node.func
-            if isinstance(f, ast.Name) and f.id in {"setattr", "delattr", "vars"} and node.args \
-                    and isinstance(node.args[0], ast.Name):
-                killed.add(node.args[0].id)
-            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+        t = type(node)
+        if t in _NESTED_TYPES:
+            # nested scopes: a ``nonlocal`` rebinding or a walrus there also rebinds the name
+            for inner in (ast.walk(node) if lines is None else _walk_lines(node, lines)):
+                ti = type(inner)
+                if ti is ast.Nonlocal:
+                    killed.update(inner.names)  # type: ignore[attr-defined]
+                elif ti is ast.NamedExpr and type(inner.target) is ast.Name:  # type: ignore[attr-defined]
+                    killed.add(inner.target.id)  # type: ignore[attr-defined]
+            if t is ast.FunctionDef or t is ast.AsyncFunctionDef or t is ast.ClassDef:
+                killed.add(node.name)  # type: ignore[attr-defined]
+            continue
+        if t is ast.Name:
+            if type(node.ctx) is not ast.Load:  # type: ignore[attr-defined]
+                stores[node.id] = stores.get(node.id, 0) + 1  # type: ignore[attr-defined]
+            continue  # a Name's children are its context only
+        if t is ast.Global or t is ast.Nonlocal:
+            killed.update(node.names)  # type: ignore[attr-defined]
+        elif t is ast.NamedExpr:
+            if type(node.target) is ast.Name:  # type: ignore[attr-defined]
+                killed.add(node.target.id)  # type: ignore[attr-defined]
+        elif t is ast.alias:
+            killed.add(node.asname or node.name.partition(".")[0])  # type: ignore[attr-defined]
+        elif t is ast.ExceptHandler:
+            if node.name:  # type: ignore[attr-defined]
+                killed.add(node.name)  # type: ignore[attr-defined]
+        elif t is ast.Attribute:
+            if type(node.value) is ast.Name and type(node.ctx) is not ast.Load:  # type: ignore[attr-defined]
+                overridden.setdefault(node.value.id, set()).add(node.attr)  # type: ignore[attr-defined]
+        elif t is ast.Call:
+            f = node.func  # type: ignore[attr-defined]
+            tf = type(f)
+            if tf is ast.Name and f.id in {"setattr", "delattr", "vars"} and node.args \
+                    and type(node.args[0]) is ast.Name:  # type: ignore[attr-defined]
+                killed.add(node.args[0].id)  # type: ignore[attr-defined]
+            if tf is ast.Attribute and type(f.value) is ast.Name:
                 calls.setdefault(f.value.id, []).append((node, owner))  # type: ignore[arg-type]
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, child if isinstance(child, ast.stmt) else owner))
+        for field_name in node._fields:
+            value = getattr(node, field_name, None)
+            if type(value) is list:
+                for child in value:
+                    if isinstance(child, ast.AST):
+                        push((child, child if isinstance(child, ast.stmt) else owner))
+            elif isinstance(value, ast.AST):
+                push((value, value if isinstance(value, ast.stmt) else owner))
     return uses
+
+
+def _off_lines(node: ast.AST, lines: list[int]) -> bool:
+    """``node`` has lines and none of them (its decorators' included) is in ``lines``."""
+    end = getattr(node, "end_lineno", None)
+    if end is None:
+        return False
+    first = node.lineno  # type: ignore[attr-defined]
+    decorators = getattr(node, "decorator_list", None)
+    if decorators:  # a def's lines start at ``def``: its decorators come before
+        first = min(first, *(d.lineno for d in decorators))
+    i = bisect_left(lines, first)
+    return i == len(lines) or lines[i] > end
+
+
+def _walk_lines(node: ast.AST, lines: list[int]):
+    """``ast.walk(node)`` without the subtrees :func:`_off_lines` rules out."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if _off_lines(n, lines):
+            continue
+        yield n
+        todo.extend(ast.iter_child_nodes(n))
 
 
 def _instance_calls(model: "SemanticModel", text: SourceText, assign: ast.Assign, name: str, cls: str, ref, add,
@@ -327,15 +359,10 @@ def _walk_function(fn: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[int] 
     others is kept)."""
     nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
     stack: list[tuple[ast.AST, ast.stmt]] = [(s, s) for s in fn.body if not isinstance(s, nested)]
-    n = len(lines) if lines is not None else 0
     while stack:
         node, owner = stack.pop()
-        if lines is not None:
-            end = getattr(node, "end_lineno", None)
-            if end is not None:
-                i = bisect_left(lines, node.lineno)  # type: ignore[attr-defined]
-                if i == n or lines[i] > end:
-                    continue
+        if lines is not None and _off_lines(node, lines):
+            continue
         yield node, owner
         for child in ast.iter_child_nodes(node):
             if isinstance(child, nested):
@@ -369,11 +396,24 @@ def _signature_guarded(model: "SemanticModel", node: ast.AST, tests: dict[int, b
 
 
 def _inspects_signature(test: ast.expr | None) -> bool:
+    """A name or attribute in ``test`` is one of :data:`_INTROSPECTION` (a plain stack walk on
+    the exact node classes ``ast`` builds: ``ast.walk`` cost 0.1 s, profiled, on the corpus)."""
     if test is None:
         return False
-    for n in ast.walk(test):
-        if isinstance(n, ast.Name) and n.id in _INTROSPECTION:
+    stack: list[ast.AST] = [test]
+    while stack:
+        n = stack.pop()
+        t = type(n)
+        if t is ast.Name:
+            if n.id in _INTROSPECTION:  # type: ignore[attr-defined]
+                return True
+            continue
+        if t is ast.Attribute and n.attr in _INTROSPECTION:  # type: ignore[attr-defined]
             return True
-        if isinstance(n, ast.Attribute) and n.attr in _INTROSPECTION:
-            return True
+        for field_name in n._fields:
+            value = getattr(n, field_name, None)
+            if type(value) is list:
+                stack.extend(v for v in value if isinstance(v, ast.AST))
+            elif isinstance(value, ast.AST):
+                stack.append(value)
     return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from ..calls import Bound, call_sites, checked_releases, describe, index
-from ..calls import binding_in
+from ..calls import bindings_in
 from ..calls.history import accepting_releases, ancestors, closest, moved_to, renamed_to
 from ..findings import Location
 from .base import Applicability, Context, Invalid, Rule, Valid
@@ -162,7 +162,7 @@ class UnknownKeyword(Rule):
         for site in sites:
             if site.guarded or site.has_star_args or not site.keywords:
                 continue
-            bound = {r: binding_in(idx, site, r) for r in releases}
+            bound = dict(zip(releases, bindings_in(idx, site, releases)))
             known = {r: b for r, b in bound.items() if isinstance(b, Bound)}
             if not known or not any(b.unknown_keywords for b in known.values()):
                 continue  # every keyword binds in every release that knows the callee

@@ -7,7 +7,7 @@ binding: :mod:`mcore_lint.calls`.
 
 from __future__ import annotations
 
-from ..calls import Bound, binding_in, call_sites, checked_releases, describe, index
+from ..calls import Bound, bindings_in, call_sites, checked_releases, describe, index
 from .base import Applicability, Context, Invalid, Rule, Valid
 
 
@@ -111,8 +111,7 @@ class MissingRequiredArgument(Rule):
             if site.guarded or site.has_star_args or site.style == "partial":
                 continue
             missing: dict[str, list[str]] = {}  # parameter -> releases requiring it
-            for r in releases:
-                b = binding_in(idx, site, r)
+            for r, b in zip(releases, bindings_in(idx, site, releases)):
                 if isinstance(b, Bound):
                     for p in b.missing:
                         missing.setdefault(p.name, []).append(r)
