@@ -121,6 +121,38 @@ def run(cfg, x):
 """) == []
 
 
+def test_walrus_in_a_comprehension_rebinds_the_name_on_its_own_line():
+    got = _bound(LAYER + """
+def run(cfg, x):
+    layer = ColumnParallelLinear(4, 8, config=cfg)
+    out = layer.forward(x)
+    ys = [
+        (layer := w) for w in range(2)
+    ]
+    return out
+""")
+    assert got == []
+
+
+def test_a_name_on_other_lines_only_does_not_change_the_answer():
+    # a long function where most statements never spell ``layer``: the pruned walk skips
+    # them, the sites and their guards are those of a whole walk
+    body = "\n".join(f"    v{i} = other.call({i})" for i in range(50))
+    src = LAYER + f"""
+def run(cfg, x):
+    layer = ColumnParallelLinear(4, 8, config=cfg)
+{body}
+    try:
+        y = layer.forward(x)
+    except TypeError:
+        y = None
+    return layer.backward(y)
+"""
+    got = [(s.call.lineno, s.qualname.rsplit(".", 1)[-1], s.guarded)
+           for s in calls.call_sites(_model(src)) if s.style == "bound"]
+    assert got == [(55, "forward", True), (58, "backward", False)]
+
+
 def test_second_assignment_in_a_walked_function_skips_the_text_check():
     # ``(b).forward`` does not read as ``b.forward(``; the function is walked for ``a``, and
     # then ``b``'s calls come from the walk (the behaviour the per-function cache always had)
@@ -197,6 +229,16 @@ def test_shared_bindings_equal_fresh_ones_and_carry_their_release():
     assert calls.binding_in(idx, found[0], r) is calls.binding_in(idx, found[1], r)
     assert calls.binding_in(idx, found[2], r).unknown_keywords == ["nope"]
     assert calls.binding_in(idx, found[4], r) is None  # **kw: never bound
+
+
+def test_bindings_in_lists_binding_in_per_release():
+    site = calls.call_sites(_model("""
+        from megatron.core import parallel_state as ps
+        ps.get_data_parallel_group(with_context_parallel=True)
+    """))[0]
+    idx = calls.index()
+    rels = list(idx.releases)
+    assert calls.bindings_in(idx, site, rels) == [calls.binding_in(idx, site, r) for r in rels]
 
 
 def test_release_lists_are_memoised_copies():
