@@ -109,6 +109,7 @@ class ApiIndex:
         self._by_name: dict[str, dict[str, list[str]]] = {}
         self._resolved: dict[tuple[str, str], Resolution] = {}
         self._children: dict[str, dict[str, list[str]]] = {}
+        self._closest: dict[tuple[str, str, int], list[str]] = {}
 
     # -- releases --
     @property
@@ -349,10 +350,16 @@ class ApiIndex:
         return sorted(tree.get(base, []))
 
     def closest(self, release: str, qualname: str, n: int = 3) -> list[str]:
-        """Close spellings of ``qualname``'s last component among its parent's names."""
-        parent, _, name = qualname.rpartition(".")
-        pool = self.children(release, parent) if parent else []
-        return difflib.get_close_matches(name, pool, n=n, cutoff=0.75)
+        """Close spellings of ``qualname``'s last component among its parent's names
+        (remembered: a linter asks again for the same unknown name in file after file, and
+        difflib over a big module's names costs ~2 ms)."""
+        key = (release, qualname, n)
+        hit = self._closest.get(key)
+        if hit is None:
+            parent, _, name = qualname.rpartition(".")
+            pool = self.children(release, parent) if parent else []
+            hit = self._closest[key] = difflib.get_close_matches(name, pool, n=n, cutoff=0.75)
+        return list(hit)
 
 
 @functools.lru_cache(maxsize=4)
