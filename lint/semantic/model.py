@@ -254,6 +254,8 @@ class SemanticModel:
         #: scope and branch of the statements the builder handled itself (imports, hot statements)
         self._stmt_info: dict[int, _Stmt] = {}
         self._parents: dict[int, ast.AST] = {}
+        #: statements of walked nodes that have no parent entry (comprehension targets); the
+        #: statement of any other walked node is found through ``_parents``
         self._node_stmt: dict[int, ast.stmt] = {}
         self._scope_of_def: dict[int, Scope] = {}
         self._line_starts: list[int] | None = None
@@ -331,7 +333,17 @@ class SemanticModel:
         """The statement holding ``node`` (itself when it is a statement)."""
         if isinstance(node, ast.stmt):
             return node
-        return self._node_stmt.get(id(node))
+        parents = self._parents
+        p = parents.get(id(node))
+        if p is None:
+            return self._node_stmt.get(id(node))
+        if isinstance(node, ast.excepthandler):
+            return None  # its clause is not a node the walk visited
+        while not isinstance(p, ast.stmt):
+            p = parents.get(id(p))
+            if p is None:
+                return None
+        return p
 
     def scope_of(self, node: ast.AST) -> Scope:
         """Scope in which ``node`` (a statement, or an expression in a visited statement) runs."""
@@ -533,7 +545,9 @@ def _reaching(bindings: list[Binding], branch: tuple[Branch, ...]) -> list[Bindi
     out: list[Binding] = []
     for b in reversed(bindings):
         out.append(b)
-        if len(b.branch) <= len(branch) and all(x.node is y.node and x.part == y.part for x, y in zip(b.branch, branch)):
+        bb = b.branch
+        if not bb or len(bb) <= len(branch) and all(
+                x.node is y.node and x.part == y.part for x, y in zip(bb, branch)):
             break
     return out
 
@@ -612,6 +626,7 @@ if hasattr(ast, "TryStar"):  # Python 3.11+
 
 
 _LINENO = operator.attrgetter("lineno")
+_POSITION = operator.attrgetter("position")
 _DEF_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 
 
@@ -660,7 +675,7 @@ class _Builder:
     def run(self) -> None:
         m = self.m
         self._statements()
-        m.imports.sort(key=lambda b: b.position)
+        m.imports.sort(key=_POSITION)
         candidates = self._imports()
         if not candidates:
             return
@@ -674,7 +689,7 @@ class _Builder:
         # resolve after all bindings are known (a function body may use a later global)
         for scope_bindings in self._all_scopes():
             for lst in scope_bindings.values():
-                lst.sort(key=lambda b: b.position)
+                lst.sort(key=_POSITION)
         for name_node, info, ctx in pending_uses:
             self._resolve_use(name_node, info, ctx)
         m.references.sort(key=lambda r: (r.node.lineno, r.node.col_offset))
@@ -945,7 +960,7 @@ class _Builder:
     def _visit_statement(self, info: _Stmt, uses: list) -> None:
         stmt = info.stmt
         if not info.header:  # a leaf statement (imports are never visited): walk all of it
-            self._walk_expr(stmt, info, _NO_NAMES, uses, self.m._node_stmt, self.m._parents)
+            self._walk_expr(stmt, info, uses, self.m._parents)
             return
         t = type(stmt)
         cands = self.candidates
@@ -999,39 +1014,96 @@ class _Builder:
             exprs.append(stmt.subject)  # type: ignore[attr-defined]
         else:
             exprs.append(stmt)
-        node_stmt = self.m._node_stmt
         parents = self.m._parents
         for e in exprs:
             if e is not stmt:
                 parents.setdefault(id(e), stmt)
-            self._walk_expr(e, info, frozenset(), uses, node_stmt, parents)
+            self._walk_expr(e, info, uses, parents)
 
-    def _walk_expr(self, root: ast.AST, info: _Stmt, shadow: frozenset[str], uses: list, node_stmt: dict,
-                   parents: dict) -> None:
+    def _walk_expr(self, root: ast.AST, info: _Stmt, uses: list, parents: dict) -> None:
+        """Walk ``root`` (an expression, or a whole leaf statement): record each node's parent
+        (``SemanticModel.statement`` follows them up to the statement), the uses of candidate
+        names, and rebindings of them. A comprehension or lambda is walked by ``_walk_scoped``
+        right when it is reached (the same order as pushing its parts here)."""
         cands = self.candidates
         stmt = info.stmt
         fields_of = _CHILD_FIELDS
-        name_type = ast.Name
+        name_type, attribute_type, load_type = ast.Name, ast.Attribute, ast.Load
+        stack: list = [root]
+        pop, push = stack.pop, stack.append
+        while stack:
+            node = pop()
+            t = type(node)
+            if t is name_type:
+                nid = node.id
+                if nid in cands:
+                    c = node.ctx
+                    if type(c) is load_type:
+                        uses.append((node, info, "load"))
+                    else:
+                        kind = "delete" if type(c) is ast.Del else "assignment"
+                        self._bind(Binding(nid, kind, node, stmt, info.scope, info.branch))
+                continue
+            if t is attribute_type:  # the most common inner node: one child
+                child = node.value
+                parents[id(child)] = node
+                push(child)
+                continue
+            fields = fields_of.get(t)
+            if fields is None:
+                fields = fields_of[t] = _child_fields(t)
+            if fields is _SCOPED:
+                self._walk_scoped(node, info, uses, parents)
+                continue
+            # ast.iter_child_nodes inlined, over the fields of this node type that can hold
+            # nodes (names, operators and constants hold no names)
+            for fname in fields:
+                child = getattr(node, fname, None)
+                if child is None:
+                    continue
+                if type(child) is list:
+                    for c in child:
+                        if isinstance(c, _AST):
+                            parents[id(c)] = node
+                            push(c)
+                elif isinstance(child, _AST):
+                    parents[id(child)] = node
+                    push(child)
+
+    def _walk_scoped(self, root: ast.AST, info: _Stmt, uses: list, parents: dict) -> None:
+        """``_walk_expr`` of a comprehension or lambda: the same, and names bound by it (and
+        by the ones nested in it) shadow candidate names inside it."""
+        shadow = _NO_NAMES
+        cands = self.candidates
+        stmt = info.stmt
+        fields_of = _CHILD_FIELDS
+        name_type, attribute_type, load_type = ast.Name, ast.Attribute, ast.Load
         # a node whose names are shadowed like the root's is pushed bare; inside a comprehension
         # or lambda it is pushed with its own shadow set, as ``(node, shadow)``
         stack: list = [root]
         pop, push = stack.pop, stack.append
         while stack:
             node = pop()
-            if type(node) is tuple:
+            t = type(node)
+            if t is tuple:
                 node, sh = node
+                t = type(node)
             else:
                 sh = shadow
-            node_stmt[id(node)] = stmt
-            t = type(node)
             if t is name_type:
-                if node.id in cands and node.id not in sh:  # type: ignore[attr-defined]
-                    c = node.ctx  # type: ignore[attr-defined]
-                    if isinstance(c, ast.Load):
+                nid = node.id
+                if nid in cands and nid not in sh:
+                    c = node.ctx
+                    if type(c) is load_type:
                         uses.append((node, info, "load"))
                     else:
-                        kind = "delete" if isinstance(c, ast.Del) else "assignment"
-                        self._bind(Binding(node.id, kind, node, stmt, info.scope, info.branch))  # type: ignore[attr-defined]
+                        kind = "delete" if type(c) is ast.Del else "assignment"
+                        self._bind(Binding(nid, kind, node, stmt, info.scope, info.branch))
+                continue
+            if t is attribute_type:  # the most common inner node: one child
+                child = node.value
+                parents[id(child)] = node
+                push(child if sh is shadow else (child, sh))
                 continue
             fields = fields_of.get(t)
             if fields is None:
@@ -1059,7 +1131,7 @@ class _Builder:
                     for cond in g.ifs:
                         parents[id(cond)] = node
                         push((cond, inner))
-                    node_stmt[id(g.target)] = stmt
+                    self.m._node_stmt[id(g.target)] = stmt
                 for fld in ("elt", "key", "value"):
                     child = getattr(node, fld, None)
                     if child is not None:
@@ -1085,10 +1157,11 @@ class _Builder:
         m = self.m
         pos = (name.lineno, name.col_offset)
         candidates = m._resolve(name.id, info.scope, pos, info.branch)
-        tracked = [b for b in candidates if b.qualname is not None]
-        if not tracked:
+        for binding in candidates:
+            if binding.qualname is not None:
+                break
+        else:
             return
-        binding = tracked[0]
         # extend to the longest attribute chain
         node: ast.expr = name
         parts = [binding.qualname]

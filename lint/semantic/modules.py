@@ -28,6 +28,8 @@ NAMESPACE_PACKAGES = frozenset({"megatron"})
 def canonical(qualname: str) -> str:
     """``qualname`` with a known alias prefix replaced (``megatron.core.mpu.x`` ->
     ``megatron.core.parallel_state.x``)."""
+    if not qualname.startswith(tuple(MODULE_ALIASES)):  # the common case, in one C call
+        return qualname
     for alias, target in MODULE_ALIASES.items():
         if qualname == alias or qualname.startswith(alias + "."):
             return target + qualname[len(alias):]
