@@ -9,7 +9,9 @@ re-exported by ``megatron/core/__init__.py`` in every release 0.5.0-0.19.2 (API 
 from __future__ import annotations
 
 import ast
+import bisect
 import re
+from collections import deque
 
 from .base import Applicability, Context, ImportRequest, Invalid, Rule, Valid
 
@@ -231,7 +233,7 @@ class StringVersionCompare(Rule):
             if binding.qualname in VERSION_ATTRS and binding.imported:
                 variables.append((binding.name, model.scope_of(binding.stmt).node, None))
         for name, scope, parser in variables:
-            for cmp, operand in self._compares_of_variable(scope, name):
+            for cmp, operand in self._compares_of_variable(scope, name, model):
                 compares.setdefault(id(cmp), (cmp, {}))[1][id(operand)] = parser
         for cmp, versions in sorted(compares.values(), key=lambda e: (e[0].lineno, e[0].col_offset)):
             self._report(ctx, cmp, versions)
@@ -264,12 +266,12 @@ class StringVersionCompare(Rule):
                     yield attr
 
     @staticmethod
-    def _compares_of_variable(scope: ast.AST, name: str):
+    def _compares_of_variable(scope: ast.AST, name: str, model=None):
         """Ordering comparisons that read ``name`` in ``scope`` (and scopes nested in it),
         when every assignment of ``name`` there is the version assignment itself (one)."""
         stores = 0
         found = []
-        for node in ast.walk(scope):
+        for node in _walk_mentioning(scope, name, model):
             if isinstance(node, ast.Name) and node.id == name and not isinstance(node.ctx, ast.Load):
                 stores += 1
             elif isinstance(node, ast.arg) and node.arg == name:
@@ -319,6 +321,30 @@ class StringVersionCompare(Rule):
         if model.is_bound("Version"):
             return "packaging.version.Version", [ImportRequest("packaging.version")]
         return "Version", [ImportRequest("packaging.version", "Version")]
+
+
+def _walk_mentioning(scope: ast.AST, name: str, model=None):
+    """``ast.walk(scope)`` (same order) without the subtrees whose lines never spell ``name``:
+    every node the caller looks for (a Name or parameter called ``name``, a comparison with
+    one) has it on one of its lines. A whole-module walk per version variable was 0.3 s of a
+    cold run on the benchmark corpus. Only on ASCII sources, where a name is spelt exactly as
+    the tree holds it (Python normalises non-ASCII identifiers)."""
+    source = getattr(model, "source", None)
+    if source is None or not source.isascii():
+        yield from ast.walk(scope)
+        return
+    starts = model.line_starts
+    lines = sorted({bisect.bisect_right(starts, m.start()) for m in re.finditer(r"\b%s\b" % re.escape(name), source)})
+    todo = deque([scope])
+    while todo:
+        node = todo.popleft()
+        first = getattr(node, "lineno", None)
+        if first is not None:
+            i = bisect.bisect_left(lines, first)
+            if i == len(lines) or lines[i] > (getattr(node, "end_lineno", None) or first):
+                continue
+        todo.extend(ast.iter_child_nodes(node))
+        yield node
 
 
 def _why(literal: str) -> str:
