@@ -251,8 +251,9 @@ class SemanticModel:
         #: branch, parent) are derived from it on demand (``_block_of``)
         self._blocks: list[_Block] = []
         self._where: dict[int, _Block] | None = None  # id(stmt) -> its block, built when asked
-        #: scope and branch of the statements the builder handled itself (imports, hot statements)
-        self._stmt_info: dict[int, _Stmt] = {}
+        #: scope and branch of the statements the builder handled itself (imports: their block;
+        #: hot statements)
+        self._stmt_info: dict[int, _Stmt | _Block] = {}
         self._parents: dict[int, ast.AST] = {}
         #: statements of walked nodes that have no parent entry (comprehension targets); the
         #: statement of any other walked node is found through ``_parents``
@@ -465,7 +466,7 @@ class SemanticModel:
 
     # ------------------------------------------------------------------ internals
     @property
-    def _stmts(self) -> list[_Stmt]:
+    def _stmts(self) -> list[_Stmt | _Block]:
         """The per-statement records the builder made (imports, hot statements): empty when it
         skipped the file (tests check that a file without a tracked name costs nothing)."""
         return list(self._stmt_info.values())
@@ -630,6 +631,16 @@ _POSITION = operator.attrgetter("position")
 _DEF_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 
 
+def _branch(node: ast.stmt, part: str, _new=object.__new__) -> Branch:
+    """``Branch(node, part)`` without the frozen dataclass's ``object.__setattr__`` per field
+    (pass 1 makes one per ``if``/loop/``try``/``match`` block: half its cost)."""
+    b = _new(Branch)
+    d = b.__dict__
+    d["node"] = node
+    d["part"] = part
+    return b
+
+
 def _first_line(stmt: ast.stmt) -> int:
     """First line of ``stmt``'s text (a decorator's line for a decorated definition)."""
     decorators = getattr(stmt, "decorator_list", None)
@@ -713,33 +724,32 @@ class _Builder:
                 if k is None:
                     continue
                 if k == _IMPORT:
-                    info = _Stmt(stmt, scope, branch, stmt.lineno, stmt.end_lineno or stmt.lineno, False)
-                    m._stmt_info[id(stmt)] = info
-                    self._record_import(stmt, info)  # type: ignore[arg-type]
+                    m._stmt_info[id(stmt)] = blk  # its scope and branch
+                    self._record_import(stmt, blk)  # type: ignore[arg-type]
                 elif k == _DEF:
                     inner = Scope("class" if type(stmt) is ast.ClassDef else "function", stmt, scope)
                     m._scope_of_def[id(stmt)] = inner
                     stack.append(_Block(stmt.body, inner, (), stmt))  # type: ignore[attr-defined]
                 elif k == _LOOP_OR_IF:
-                    stack.append(_Block(stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
+                    stack.append(_Block(stmt.body, scope, branch + (_branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
                     if stmt.orelse:  # type: ignore[attr-defined]
-                        stack.append(_Block(stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
+                        stack.append(_Block(stmt.orelse, scope, branch + (_branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
                 elif k == _WITH:
                     stack.append(_Block(stmt.body, scope, branch, stmt))  # type: ignore[attr-defined]
                 elif k == _DECL:
                     (scope.globals if type(stmt) is ast.Global else scope.nonlocals).update(stmt.names)  # type: ignore[attr-defined]
                 elif k == _TRY:
-                    stack.append(_Block(stmt.body, scope, branch + (Branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
+                    stack.append(_Block(stmt.body, scope, branch + (_branch(stmt, "body"),), stmt))  # type: ignore[attr-defined]
                     for i, h in enumerate(stmt.handlers):  # type: ignore[attr-defined]
                         m._parents[id(h)] = stmt
-                        stack.append(_Block(h.body, scope, branch + (Branch(stmt, f"handler{i}"),), stmt))
+                        stack.append(_Block(h.body, scope, branch + (_branch(stmt, f"handler{i}"),), stmt))
                     if stmt.orelse:  # type: ignore[attr-defined]
-                        stack.append(_Block(stmt.orelse, scope, branch + (Branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
+                        stack.append(_Block(stmt.orelse, scope, branch + (_branch(stmt, "else"),), stmt))  # type: ignore[attr-defined]
                     if stmt.finalbody:  # type: ignore[attr-defined]
-                        stack.append(_Block(stmt.finalbody, scope, branch + (Branch(stmt, "finally"),), stmt))  # type: ignore[attr-defined]
+                        stack.append(_Block(stmt.finalbody, scope, branch + (_branch(stmt, "finally"),), stmt))  # type: ignore[attr-defined]
                 else:  # _MATCH
                     for i, c in enumerate(stmt.cases):  # type: ignore[attr-defined]
-                        stack.append(_Block(c.body, scope, branch + (Branch(stmt, f"case{i}"),), stmt))
+                        stack.append(_Block(c.body, scope, branch + (_branch(stmt, f"case{i}"),), stmt))
 
     # -- pass 2: which statements mention a candidate name -------------------------------
     def _hot_statements(self, hot: list[int]) -> list[_Stmt]:
@@ -843,7 +853,7 @@ class _Builder:
             m._stmt_info[id(stmt)] = info
             out.append(info)
 
-    def _record_import(self, stmt: ast.Import | ast.ImportFrom, info: _Stmt) -> None:
+    def _record_import(self, stmt: ast.Import | ast.ImportFrom, info: _Block) -> None:
         m = self.m
         if type(stmt) is ast.Import:
             for a in stmt.names:
