@@ -201,10 +201,16 @@ def lint_main(argv: list[str] | None = None) -> None:
         cmd = load(args[0])
         cmd.main(args=args[1:], prog_name=f"mcore-lint {args[0]}", standalone_mode=True)
         return
+    from . import runner
+
+    runner.OWN_PROCESS = True  # a process that exits after this run (see runner._preload_api_index)
     lint_command.epilog = lint_command.epilog.replace("{subcommands}", ", ".join(sorted(names)))  # type: ignore[union-attr]
     lint_command.main(args=args, prog_name="mcore-lint", standalone_mode=True)
 
 
 def fix_main(argv: list[str] | None = None) -> None:
     """Entry point of ``mcore-fix``."""
+    from . import runner
+
+    runner.OWN_PROCESS = True
     fix_command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="mcore-fix", standalone_mode=True)

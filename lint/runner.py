@@ -155,19 +155,27 @@ def _setup(codes: tuple[str, ...], options: tuple, target: tuple) -> tuple[list,
     return hit
 
 
+#: True in processes this module owns (pool workers, and the command-line entry points, which
+#: exit after one run): there :func:`_preload_api_index` may freeze the collector's view of
+#: everything alive. A library caller's process is left as it was.
+OWN_PROCESS = False
+
+
 def _preload_api_index() -> None:
-    """Decode the API index (most rules read it) and move it, with the rule modules just
-    imported, out of the collector's way: ``gc.freeze()`` puts every object alive now in the
-    permanent generation. Else the young-generation collection after the first file walks the
-    index's ~300,000 fresh objects (15-25 ms, paid by every worker and by a run that re-checks
-    one touched file). Called once per process and rule set, before any file's objects exist."""
+    """Decode the API index (most rules read it) and, in a process of our own, move it with the
+    rule modules just imported out of the collector's way: ``gc.freeze()`` puts every object
+    alive now in the permanent generation. Else the young-generation collection after the first
+    file walks the index's ~300,000 fresh objects (15-25 ms, paid by every worker and by a run
+    that re-checks one touched file). Called once per process and rule set, before any file's
+    objects exist."""
     try:
         from mcore_compat.api_index import load
 
         load()
     except Exception:  # noqa: BLE001 - a missing/broken index is reported by the rules that need it
         return
-    gc.freeze()
+    if OWN_PROCESS:
+        gc.freeze()
 
 
 def _process_one(task: _Task) -> FileOutcome:
@@ -340,6 +348,8 @@ _FORKED_TASKS: list[_Task] = []
 
 def _process_at(index: int) -> FileOutcome:
     """A worker's entry: the task was built by the parent before the fork."""
+    global OWN_PROCESS
+    OWN_PROCESS = True
     return _process(_FORKED_TASKS[index])
 
 
