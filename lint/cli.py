@@ -205,7 +205,10 @@ def lint_main(argv: list[str] | None = None) -> None:
 
     runner.OWN_PROCESS = True  # a process that exits after this run (see runner._preload_api_index)
     lint_command.epilog = lint_command.epilog.replace("{subcommands}", ", ".join(sorted(names)))  # type: ignore[union-attr]
-    lint_command.main(args=args, prog_name="mcore-lint", standalone_mode=True)
+    try:
+        lint_command.main(args=args, prog_name="mcore-lint", standalone_mode=True)
+    finally:
+        runner.OWN_PROCESS = False  # called in-process (tests, embedding): later library runs do not freeze
 
 
 def fix_main(argv: list[str] | None = None) -> None:
@@ -213,4 +216,7 @@ def fix_main(argv: list[str] | None = None) -> None:
     from . import runner
 
     runner.OWN_PROCESS = True
-    fix_command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="mcore-fix", standalone_mode=True)
+    try:
+        fix_command.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="mcore-fix", standalone_mode=True)
+    finally:
+        runner.OWN_PROCESS = False

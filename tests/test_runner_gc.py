@@ -23,6 +23,7 @@ def test_library_run_does_not_freeze(tmp_path, monkeypatch):
     (tmp_path / "t.py").write_text(SOURCE)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(runner, "_SETUP", {})  # a fresh rule set: set-up (and the preload) runs
+    monkeypatch.setattr(runner, "OWN_PROCESS", False)  # as in a program that imports the runner
     before = gc.get_freeze_count()
     settings = resolve_settings([tmp_path], target_version="0.16.1", use_cache=False)
     result = runner.run([tmp_path / "t.py"], settings, runner.Options(use_cache=False))
@@ -41,6 +42,8 @@ def test_command_line_run_freezes_after_setup(tmp_path):
             lint_main(["--no-cache", "--target-version", "0.16.1", "t.py"])
         except SystemExit as e:
             print(e.code, before, gc.get_freeze_count())
+        from mcore_lint import runner
+        assert runner.OWN_PROCESS is False  # reset for whatever runs next in this process
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     status, before, after = map(int, out.stdout.split()[-3:])
