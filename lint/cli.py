@@ -203,7 +203,7 @@ def lint_main(argv: list[str] | None = None) -> None:
         return
     from . import runner
 
-    runner.OWN_PROCESS = True  # a process that exits after this run (see runner._preload_api_index)
+    runner.OWN_PROCESS = True  # a process that exits after this run (see runner._freeze_setup)
     lint_command.epilog = lint_command.epilog.replace("{subcommands}", ", ".join(sorted(names)))  # type: ignore[union-attr]
     try:
         lint_command.main(args=args, prog_name="mcore-lint", standalone_mode=True)

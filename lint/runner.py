@@ -151,29 +151,25 @@ def _setup(codes: tuple[str, ...], options: tuple, target: tuple) -> tuple[list,
         hit = ([configured(c, options) for c in codes], Target.parse(*target))
         if key is not None:
             _SETUP[key] = hit
-        _preload_api_index()
+        _freeze_setup()
     return hit
 
 
 #: True in processes this module owns (pool workers, and the command-line entry points, which
-#: exit after one run): there :func:`_preload_api_index` may freeze the collector's view of
+#: exit after one run): there :func:`_freeze_setup` may freeze the collector's view of
 #: everything alive. A library caller's process is left as it was.
 OWN_PROCESS = False
 
 
-def _preload_api_index() -> None:
-    """Decode the API index (most rules read it) and, in a process of our own, move it with the
-    rule modules just imported out of the collector's way: ``gc.freeze()`` puts every object
-    alive now in the permanent generation. Else the young-generation collection after the first
-    file walks the index's ~300,000 fresh objects (15-25 ms, paid by every worker and by a run
-    that re-checks one touched file). Called once per process and rule set, before any file's
-    objects exist."""
-    try:
-        from mcore_compat.api_index import load
+def _freeze_setup() -> None:
+    """In a process of our own, move the rule modules just imported (and everything else alive
+    now) out of the collector's way: ``gc.freeze()`` puts them in the permanent generation, so
+    the young-generation collection after each file walks only that file's objects. Called once
+    per process and rule set, before any file's objects exist.
 
-        load()
-    except Exception:  # noqa: BLE001 - a missing/broken index is reported by the rules that need it
-        return
+    The API index is not loaded here: it is read when a file first asks it something, and its
+    undecoded lines are plain strings the collector does not track (format 2; format 1 decoded
+    into ~300,000 objects that had to be loaded and frozen up front)."""
     if OWN_PROCESS:
         gc.freeze()
 

@@ -393,7 +393,7 @@ def _detection_inputs(root: Path) -> list:
     try:
         import mcore_compat
 
-        index = Path(mcore_compat.__file__).resolve().parent / "data" / "api_index.json.gz"
+        index = Path(mcore_compat.__file__).resolve().parent / "data" / "api_index.jsonl"
     except ImportError:  # pragma: no cover
         index = Path("-")
     from .cache import tool_fingerprint

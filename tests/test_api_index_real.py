@@ -24,7 +24,7 @@ RELEASES = ("0.9.0", "0.17.1")
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
     """The generator's whole pipeline (download, scan, encode, write) for two releases."""
-    out = tmp_path_factory.mktemp("index") / "api_index.json.gz"
+    out = tmp_path_factory.mktemp("index") / "api_index.jsonl"
     assert main([*RELEASES, "--out", str(out)]) == 0
     return api_index.load(out)
 

@@ -599,13 +599,13 @@ def test_cache_key_includes_the_shipped_data(tmp_path, monkeypatch):
     from mcore_lint import cache
 
     real = {rel for rel, _ in cache._shipped_data_files()}
-    assert {"data/api_index.json.gz", "data/facts.toml", "api_index.py", "facts.py"} <= real
+    assert {"data/api_index.jsonl", "data/facts.toml", "api_index.py", "facts.py"} <= real
     pkg = tmp_path / "mcore_compat"
-    for rel in ("__init__.py", "api_index.py", "facts.py", "data/facts.toml", "data/api_index.json.gz"):
+    for rel in ("__init__.py", "api_index.py", "facts.py", "data/facts.toml", "data/api_index.jsonl"):
         write(pkg / rel, f"# {rel}\n")
     monkeypatch.setattr(mcore_compat, "__file__", str(pkg / "__init__.py"))
     keys = []
-    for rel in ("data/facts.toml", "data/api_index.json.gz", "facts.py", "api_index.py"):
+    for rel in ("data/facts.toml", "data/api_index.jsonl", "facts.py", "api_index.py"):
         cache.tool_fingerprint.cache_clear()
         before = cache.tool_fingerprint()
         st = (pkg / rel).stat()

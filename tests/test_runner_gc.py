@@ -1,8 +1,8 @@
 """The runner freezes the garbage collector's view only in processes it owns.
 
-``gc.freeze()`` after the API index is decoded saves every worker (and a command-line run that
-re-checks one file) a walk over ~300,000 objects, but it is a process-wide change: a program that
-calls ``mcore_lint.runner.run`` as a library must find its collector as it was.
+``gc.freeze()`` after the rules are set up saves every worker's per-file collections a walk over
+the modules' objects, but it is a process-wide change: a program that calls
+``mcore_lint.runner.run`` as a library must find its collector as it was.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_library_run_does_not_freeze(tmp_path, monkeypatch):
     (tmp_path / ".git").mkdir()
     (tmp_path / "t.py").write_text(SOURCE)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(runner, "_SETUP", {})  # a fresh rule set: set-up (and the preload) runs
+    monkeypatch.setattr(runner, "_SETUP", {})  # a fresh rule set: set-up (and the freeze) runs
     monkeypatch.setattr(runner, "OWN_PROCESS", False)  # as in a program that imports the runner
     before = gc.get_freeze_count()
     settings = resolve_settings([tmp_path], target_version="0.16.1", use_cache=False)

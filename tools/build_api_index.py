@@ -1,4 +1,4 @@
-"""Generate ``mcore_compat/data/api_index.json.gz``: the API of every megatron-core release.
+"""Generate ``mcore_compat/data/api_index.jsonl``: the API of every megatron-core release.
 
 Why generated, never typed: the version-aware rules (MC102-MC104), ``mcore-lint api`` and the
 shim's feature checks all ask "does name N exist in release R, with which parameters?". A
@@ -16,25 +16,24 @@ Per release the scan records, keyed by dotted qualname:
 * re-exports and imports (``from .x import y`` resolved to ``megatron.core.x.y``; star
   imports expanded) and module attributes.
 
-Storage (format 1, read by :mod:`mcore_compat.api_index`): one shared table of distinct
+Storage (format 2, read by :mod:`mcore_compat.api_index`): one shared table of distinct
 records (``payloads``) and, per qualname, pairs ``(release bitmask, payload index)``, so a
-symbol that never changed costs one record whatever the number of releases. Gzip'd JSON,
-written deterministically (sorted keys, mtime 0) so a rebuild of the same releases is
+symbol that never changed costs one record whatever the number of releases. JSON Lines
+(a header, one line per qualname, one per record: a query decodes only the lines it reaches),
+written deterministically (sorted names and keys) so a rebuild of the same releases is
 byte-identical.
 
 Usage::
 
     python -m tools.build_api_index                 # every final release >= 0.5.0 on PyPI
     python -m tools.build_api_index 0.12.0 0.16.1   # only these (e.g. for a quick look)
-    python -m tools.build_api_index --out other.json.gz
+    python -m tools.build_api_index --out other.jsonl.gz
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import gzip
-import io
 import json
 import re
 import subprocess
@@ -48,8 +47,8 @@ from typing import Any, Iterable
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "mcore_compat" / "data" / "api_index.json.gz"
-FORMAT = 1
+DEFAULT_OUT = ROOT / "mcore_compat" / "data" / "api_index.jsonl"
+FORMAT = 2  # mcore_compat.api_index.SUPPORTED_FORMAT: JSON Lines, decoded per line on demand
 FIRST_RELEASE = Version("0.5.0")
 PACKAGE = "megatron.core"
 
@@ -580,16 +579,16 @@ def encode(views: dict[str, dict[str, Record]]) -> dict:
 
 
 def write(index: dict, out: Path) -> int:
-    """Write gzip'd JSON deterministically (no timestamp); return the size in bytes."""
-    raw = json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=9, mtime=0) as gz:
-        gz.write(raw)
+    """Write the index as JSON Lines (``api_index.encode_lines``), deterministically; return the
+    size in bytes."""
+    from mcore_compat.api_index import encode_lines
+
+    raw = encode_lines(index).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_bytes(buf.getvalue())
+    tmp.write_bytes(raw)
     tmp.replace(out)
-    return len(buf.getvalue())
+    return len(raw)
 
 
 def main(argv: list[str] | None = None) -> int:

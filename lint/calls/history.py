@@ -86,7 +86,6 @@ def _ancestors(idx: "ApiIndex", release: str, qualname: str) -> tuple[str, ...]:
 
 
 def _walk_ancestors(idx: "ApiIndex", release: str, qualname: str) -> list[str]:
-    view = idx.view(release)
     out: list[str] = []
     stack = [qualname]
     while stack:
@@ -94,7 +93,7 @@ def _walk_ancestors(idx: "ApiIndex", release: str, qualname: str) -> list[str]:
         if q in out:
             continue
         out.append(q)
-        rec = view.get(q) or {}
+        rec = idx.record(release, q) or {}  # one line decoded, not the release's whole view
         if rec.get("k") == "class":
             stack.extend(b for b in rec.get("b", []) if b.startswith("megatron."))
     return out

@@ -1,7 +1,7 @@
 """MC103: a ``megatron.core`` name that existed in an older release and is gone in the target.
 
 Source of the facts: the API index of every megatron-core release on PyPI
-(``mcore_compat/data/api_index.json.gz``, generated from the wheels 0.5.0-0.19.2); what a
+(``mcore_compat/data/api_index.jsonl``, generated from the wheels 0.5.0-0.19.2); what a
 removal means now comes from the reviewed facts (``mcore_compat/data/facts.toml``
 ``[[removed]]``); the shim names from ``mcore_compat.parallel_state``.
 """

@@ -3,7 +3,7 @@ target release that no longer has it.
 
 Source of the facts: the reviewed table ``mcore_compat/data/facts.toml`` (``[[symbol]]`` rows,
 each with its releases and a source), queried through :mod:`mcore_compat.facts`; presence per
-release from the API index (``mcore_compat/data/api_index.json.gz``).
+release from the API index (``mcore_compat/data/api_index.jsonl``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """MC201: a keyword the target megatron-core release does not accept.
 
 Facts: the parameters of every release's functions, methods and constructors (dataclass
-fields with inherited ones) from the API index (``mcore_compat/data/api_index.json.gz``,
+fields with inherited ones) from the API index (``mcore_compat/data/api_index.jsonl``,
 generated from the PyPI wheels 0.5.0-0.19.2 by ``tools/build_api_index.py``); keyword renames
 from the reviewed facts table (``mcore_compat/data/facts.toml``). Binding: :mod:`mcore_lint.calls`.
 """

@@ -1,7 +1,7 @@
 """MC202: a required parameter of a megatron-core callable that the call does not pass.
 
 Facts: parameters and defaults of every release from the API index
-(``mcore_compat/data/api_index.json.gz``, generated from the PyPI wheels 0.5.0-0.19.2);
+(``mcore_compat/data/api_index.jsonl``, generated from the PyPI wheels 0.5.0-0.19.2);
 binding: :mod:`mcore_lint.calls`.
 """
 

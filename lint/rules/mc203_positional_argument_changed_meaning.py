@@ -1,7 +1,7 @@
 """MC203: a positional argument that lands on a different parameter in another supported release.
 
 Facts: parameter order of every release from the API index
-(``mcore_compat/data/api_index.json.gz``, generated from the PyPI wheels 0.5.0-0.19.2), e.g.
+(``mcore_compat/data/api_index.jsonl``, generated from the PyPI wheels 0.5.0-0.19.2), e.g.
 ``get_tensor_and_data_parallel_group(with_context_parallel)`` became ``(check_initialized,
 with_context_parallel)`` in 0.15.0 and 0.19.0 inserted ``with_gtp_remat`` second in the
 data-parallel getters (research/megatron-core-api-history.md s2.1). Binding: :mod:`mcore_lint.calls`.

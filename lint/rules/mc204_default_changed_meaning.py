@@ -1,7 +1,7 @@
 """MC204: a call that relies on a default whose value differs between supported releases.
 
 Facts: parameter defaults of every release from the API index
-(``mcore_compat/data/api_index.json.gz``, generated from the PyPI wheels 0.5.0-0.19.2), e.g.
+(``mcore_compat/data/api_index.jsonl``, generated from the PyPI wheels 0.5.0-0.19.2), e.g.
 ``is_pipeline_first_stage(ignore_virtual=False)`` up to 0.12.3, ``ignore_virtual=True`` from
 0.13.0 (wheels 0.12.3..0.13.0 parallel_state.py); notes from the reviewed facts table
 (``mcore_compat/data/facts.toml``, ``changed_default``). Binding: :mod:`mcore_lint.calls`.

@@ -4,7 +4,7 @@ target release keeps ``Y`` under another module: the feature silently turns off.
 Source of the pattern: alibaba/Pai-Megatron-Patch (``except ImportError: HAVE_TE = False`` around
 ``megatron.core.transformer.custom_layers.transformer_engine``, a module removed in 0.17.0),
 ``../shared/research/downstream-compat.md`` §1 #31 and §5.7. Where a name lives in each release
-comes from the API index (``mcore_compat/data/api_index.json.gz``, generated from the PyPI
+comes from the API index (``mcore_compat/data/api_index.jsonl``, generated from the PyPI
 wheels) and the reviewed moves of ``mcore_compat/data/facts.toml`` (``symbol_candidates``).
 """
 

@@ -5,7 +5,7 @@ Source of the pattern: ``../shared/research/downstream-compat.md`` §1 (#8 verl 
 ``MLASelfAttention.get_query_key_value_tensors``, #9 wraps ``TransformerConfig.__init__``, #13
 slime replaces ``finalize_model_grads._allreduce_non_tensor_model_parallel_grads``) and §5.12:
 these patches break silently, not with an ImportError. Signatures come from the API index
-(``mcore_compat/data/api_index.json.gz``, generated from the PyPI wheels).
+(``mcore_compat/data/api_index.jsonl``, generated from the PyPI wheels).
 """
 
 from __future__ import annotations
