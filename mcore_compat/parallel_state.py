@@ -4,7 +4,8 @@
 parallel_state``. What changes:
 
 * Every rank / world-size / src-rank / group getter and stage predicate takes the group of its
-  kind by keyword (``get_tensor_model_parallel_rank(tp_group=...)``,
+  kind by keyword (``get_tensor_model_parallel_rank(tp_group=...)``; the getters upstream has
+  without parameters (:data:`PARAMETERLESS`) also take it positionally,
   ``get_data_parallel_world_size(with_context_parallel=False, dp_group=..., dp_cp_group=...)``,
   ``is_pipeline_first_stage(pp_group=...)``, ...) and ``pg_collection=``. Given a group, the
   answer comes from that group; else from ``pg_collection.<field>``; else from the installed
@@ -172,6 +173,44 @@ def {name}({params}**kwargs):
     return {full}
 """
 
+#: Getters whose upstream function has no parameter in any indexed release (0.5.0-0.19.2; the
+#: test tests/test_shim_fastpath.py::test_parameterless_getters_match_the_index recomputes this from
+#: the API index). They take only their group and ``pg_collection``, positionally or by
+#: keyword, without ``**kwargs``: CPython builds a fresh dict for ``**kwargs`` on every call
+#: (~40 ns) and looks keyword-only defaults up by name (~30 ns each), together about a third of
+#: the upstream call they wrap. Any other argument is a TypeError, as upstream's.
+PARAMETERLESS = frozenset({
+    "get_tensor_model_parallel_rank", "get_tensor_model_parallel_world_size",
+    "get_tensor_model_parallel_src_rank",
+    "get_pipeline_model_parallel_rank", "get_pipeline_model_parallel_world_size",
+    "get_pipeline_model_parallel_first_rank", "get_pipeline_model_parallel_last_rank",
+    "get_pipeline_model_parallel_next_rank", "get_pipeline_model_parallel_prev_rank",
+    "get_context_parallel_rank", "get_context_parallel_world_size",
+    "get_expert_model_parallel_rank", "get_expert_model_parallel_world_size",
+    "get_expert_model_parallel_src_rank",
+    "get_expert_tensor_parallel_rank", "get_expert_tensor_parallel_world_size",
+    "get_model_parallel_src_rank",
+    "get_tensor_and_context_parallel_rank", "get_tensor_and_context_parallel_world_size",
+    "get_expert_tensor_and_model_parallel_rank", "get_expert_tensor_and_model_parallel_world_size",
+})
+
+_FAST_TEMPLATE_PARAMETERLESS = """\
+def {name}({group_kw}=None, pg_collection=None):
+    if ({group_kw} is None and pg_collection is None and _WORLD._default_pg is not None
+            and _MPS._TENSOR_MODEL_PARALLEL_GROUP is not None
+            and _MPS._PIPELINE_MODEL_PARALLEL_GROUP is not None
+            and _MPS._DATA_PARALLEL_GROUP is not None):
+        try:
+            upstream = _MPS.{name}
+        except AttributeError:  # not in the installed release: the full path answers
+            pass
+        else:
+            return upstream()
+    elif not _bound:
+        _bind_fast_path()
+    return answer({name!r}, {field!r}, {op!r}, {group_kw}, pg_collection, None, {group_kw!r})
+"""
+
 
 def _bind_fast_path() -> None:
     """Bind :data:`_WORLD` / :data:`_MPS` once torch and megatron are both importable."""
@@ -184,8 +223,9 @@ def _bind_fast_path() -> None:
         _WORLD, _MPS = world, mps
 
 
-def _generate(name: str, params: str, guard: str, call: str, full: str) -> Callable[..., Any]:
-    src = _FAST_TEMPLATE.format(name=name, params=params, guard=guard, call=call, full=full)
+def _generate(name: str, params: str = "", guard: str = "", call: str = "", full: str = "",
+              template: str = _FAST_TEMPLATE, **fields: str) -> Callable[..., Any]:
+    src = template.format(name=name, params=params, guard=guard, call=call, full=full, **fields)
     namespace: dict[str, Any] = {}
     code = compile(src, f"<mcore_compat.parallel_state.{name}>", "exec")
     exec(code, globals(), namespace)  # noqa: S102 - our own template, names from _SIMPLE
@@ -201,15 +241,22 @@ def _full_simple(name: str, field: str, op: str, kwargs: dict[str, Any]) -> Any:
 
 def _getter(name: str, field: str, op: str, doc: str) -> Callable[..., Any]:
     group_kw = f"{field}_group"
-    fn = _generate(name, params="", guard="", call="",
-                   full=f"_full_simple({name!r}, {field!r}, {op!r}, kwargs)")
-    fn.__doc__ = (f"{doc}\n\nGroup: ``{group_kw}=``, else ``pg_collection.{field}``, else the "
-                  f"installed release's ``{name}``; single process: {_OPS[op][1]!r}. Other "
-                  "keywords go to the installed getter by keyword (dropped when a default the "
-                  "release lacks, else TypeError).")
-    params = [inspect.Parameter(group_kw, inspect.Parameter.KEYWORD_ONLY, default=None),
-              inspect.Parameter("pg_collection", inspect.Parameter.KEYWORD_ONLY, default=None),
-              inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)]
+    where = (f"Group: ``{group_kw}=``, else ``pg_collection.{field}``, else the installed "
+             f"release's ``{name}``; single process: {_OPS[op][1]!r}.")
+    if name in PARAMETERLESS:
+        fn = _generate(name, template=_FAST_TEMPLATE_PARAMETERLESS, group_kw=group_kw, field=field,
+                       op=op)
+        fn.__doc__ = f"{doc}\n\n{where} Upstream's getter takes no arguments in any release."
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        params = [inspect.Parameter(group_kw, kind, default=None),
+                  inspect.Parameter("pg_collection", kind, default=None)]
+    else:
+        fn = _generate(name, full=f"_full_simple({name!r}, {field!r}, {op!r}, kwargs)")
+        fn.__doc__ = (f"{doc}\n\n{where} Other keywords go to the installed getter by keyword "
+                      "(dropped when a default the release lacks, else TypeError).")
+        params = [inspect.Parameter(group_kw, inspect.Parameter.KEYWORD_ONLY, default=None),
+                  inspect.Parameter("pg_collection", inspect.Parameter.KEYWORD_ONLY, default=None),
+                  inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)]
     fn.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     WRAPPED[name] = fn
     return fn

@@ -99,6 +99,16 @@ def worker(release: str) -> dict[str, Any]:
     report["first_tp_id"] = id(first_tp)
     state("3_initialised")
     report["fast_path_bound"] = ps._MPS is up and ps._WORLD is not _dist.UNBOUND
+    # parameterless getters: the group by position or keyword; nothing else
+    mine_tp = dist.new_group([0])
+    del full_calls[:]
+    report["positional_group"] = [_outcome(ps.get_tensor_model_parallel_rank, mine_tp),
+                                  _outcome(ps.get_tensor_model_parallel_world_size, mine_tp),
+                                  _outcome(ps.get_tensor_model_parallel_rank, tp_group=mine_tp)]
+    report["positional_group_full_calls"] = list(full_calls)  # a group given: answered from it
+    report["extra_keyword"] = _outcome(ps.get_tensor_model_parallel_rank, check_initialized=True)
+    report["extra_positional"] = _outcome(ps.get_tensor_model_parallel_rank, None, None, None)
+    dist.destroy_process_group(mine_tp)
     up.destroy_model_parallel()
     state("4_megatron_destroyed")
     up.initialize_model_parallel()
@@ -183,6 +193,40 @@ def test_initialised_bare_getters_are_upstream_without_the_full_path(report):
     if report["release"] == "0.9.0":
         assert missing == ["get_expert_tensor_parallel_rank"]
         assert s["get_expert_tensor_parallel_rank"]["shim"] == ["value", 0]
+
+
+@pytest.mark.real
+def test_parameterless_getters_take_the_group_positionally_and_nothing_else(report):
+    assert report["positional_group"] == [["value", 0], ["value", 1], ["value", 0]]
+    assert report["positional_group_full_calls"] == [  # not the bare fast path
+        "get_tensor_model_parallel_rank", "get_tensor_model_parallel_world_size",
+        "get_tensor_model_parallel_rank"]
+    kind, exc, message = report["extra_keyword"]
+    assert (kind, exc) == ("raised", "TypeError") and "check_initialized" in message
+    assert report["extra_positional"][:2] == ["raised", "TypeError"]
+
+
+def test_parameterless_getters_match_the_index():
+    """PARAMETERLESS is exactly the wrapped getters without a parameter in every indexed
+    release where upstream has them (a new release adding one fails here: regenerate, move the
+    name out, and it gets ``**kwargs`` forwarding again)."""
+    import inspect
+
+    from mcore_compat import api_index
+    from mcore_compat import parallel_state as ps
+
+    idx = api_index.load()
+    expected = set()
+    for name, *_ in ps._SIMPLE:
+        recs = [idx.resolve(r, f"megatron.core.parallel_state.{name}") for r in idx.releases]
+        params = [p for res in recs if res.found for p in (res.record.get("p") or [])]
+        if any(res.found for res in recs) and not params:
+            expected.add(name)
+    assert ps.PARAMETERLESS == expected
+    for name in expected:
+        sig = inspect.signature(getattr(ps, name))
+        assert [p.kind for p in sig.parameters.values()] == [inspect.Parameter.POSITIONAL_OR_KEYWORD] * 2
+        assert list(sig.parameters)[1] == "pg_collection"
 
 
 @pytest.mark.real
