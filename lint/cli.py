@@ -98,7 +98,7 @@ def _execute(*, fix: bool, paths, select, ignore, extend_select, target_version,
     sys.stderr.write(f"mcore-lint: target {target}\n")  # always one line: findings depend on it
     options = Options(fix=fix, write=fix and not (diff or check), unsafe_fixes=unsafe_fixes, jobs=jobs,
                       use_cache=not no_cache,
-                      edits=fix or (output_format in ("json", "sarif") and not statistics))  # reports printing edits
+                      edits=output_format in ("json", "sarif") and not statistics)  # reports printing edits
     stdin = sys.stdin.buffer.read() if use_stdin else None
     from .files import FileError
 

@@ -9,7 +9,7 @@ import re
 import warnings
 from typing import Iterable, Sequence
 
-from .findings import Finding
+from .findings import Applicability, Finding
 from .rules.base import Context, Rule
 from .semantic import build_model
 from .target import Target
@@ -87,6 +87,15 @@ def roots_of(rules: Iterable[type[Rule]]) -> tuple[str, ...]:
 _ACTIVE: dict[tuple, list[type[Rule]]] = {}
 
 
+def _applied(rule_cls: type[Rule], apply: Applicability | None) -> bool:
+    """Whether a fix run that applies fixes up to ``apply`` may apply this rule's fixes (so it
+    needs their edits). A rule declares the safest applicability its fixes have; MC301/MC302
+    fixes are all unsafe, and computing them costs a libcst rewrite of the function."""
+    if apply is None or rule_cls.fix is None or rule_cls.fix == Applicability.DISPLAY_ONLY:
+        return False
+    return apply == Applicability.UNSAFE or rule_cls.fix == Applicability.SAFE
+
+
 def _active(rules: Sequence[type[Rule]], target: Target) -> list[type[Rule]]:
     """The rules whose releases meet the target: the same answer for every file of a run, and
     ``SpecifierSet`` matching per rule per file cost 0.4 s on the benchmark corpus."""
@@ -101,10 +110,12 @@ def _active(rules: Sequence[type[Rule]], target: Target) -> list[type[Rule]]:
 
 def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target: Target | None = None, *,
                  module: str | None = None, is_package: bool = False, tree: ast.Module | None = None,
-                 edits: bool = True) -> list[Finding]:
+                 edits: bool = True, apply: Applicability | None = None) -> list[Finding]:
     """Findings of ``rules`` (already selected for this file) on ``source``, sorted, with
     ``# noqa`` applied. Raises ParseError when the text does not parse. ``edits=False``: the
-    caller neither applies nor prints fix edits, so rules may return deferred fixes."""
+    caller prints no fix edits, so rules may return deferred fixes, except a rule whose fixes
+    the caller applies: ``apply`` is the least safe applicability it applies (``SAFE``, or
+    ``UNSAFE`` with ``--unsafe-fixes``; None: nothing is applied)."""
     target = target or Target()
     active = _active(rules, target)
     if tree is None:
@@ -117,7 +128,7 @@ def check_source(source: str, filename: str, rules: Sequence[type[Rule]], target
     findings: list[Finding] = []
     try:
         for rule_cls in active:
-            ctx = Context(rule_cls(), model, target, edits)
+            ctx = Context(rule_cls(), model, target, edits or _applied(rule_cls, apply))
             try:
                 ctx.rule.check(ctx)
             except Exception as e:  # noqa: BLE001 - a bug in one rule must name itself, not kill the run

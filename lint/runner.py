@@ -44,7 +44,7 @@ class Options:
     use_cache: bool = True
     progress: bool | None = None  # None: decide (terminal + many files)
     #: the report prints fix edits (JSON, SARIF); else a check may leave expensive edits
-    #: uncomputed (``Fix.deferred``). Fix mode always computes them.
+    #: uncomputed (``Fix.deferred``). Fix mode computes those of the fixes it may apply.
     edits: bool = True
 
 
@@ -192,7 +192,7 @@ def _process_one(task: _Task) -> FileOutcome:
                                         is_package=task.is_package, edits=task.edits)
             return out
         result = fix_source(src.text, task.display, rules, target, unsafe=task.unsafe, module=task.module,
-                            is_package=task.is_package)
+                            is_package=task.is_package, edits=task.edits)
     except (ParseError, RuleCrash) as e:
         out.problem = FileProblem(task.display, str(e))
         return out
@@ -295,8 +295,8 @@ def run(paths: Sequence[Path], settings: Settings, options: Options, *, stdin: b
 def _usable(hit: list[Finding], options: Options) -> bool:
     """A cached result answers this run unless fixes must be applied (fix mode re-checks files
     with applicable fixes) or printed while some were cached without their edits."""
-    if options.fix:
-        return not any(applicable(f.fix, options.unsafe_fixes) for f in hit)
+    if options.fix and any(applicable(f.fix, options.unsafe_fixes) for f in hit):
+        return False
     return not (options.edits and any(f.fix is not None and f.fix.deferred for f in hit))
 
 

@@ -100,3 +100,32 @@ def test_text_run_then_fix_applies_the_fix(proj):
     assert after != before, r.stdout
     assert "get_pg_rank(tp_group)" in after
     assert "MC301" not in _run(lint_command, "train.py", "--select", "MC301").stdout
+
+
+def test_fix_without_unsafe_defers_what_it_cannot_apply(proj):
+    """``mcore-fix`` without ``--unsafe-fixes`` never applies MC301/MC302's (unsafe) fixes, so
+    with a text report it does not build them; the cached deferred entries are then re-checked
+    by a run that applies them or prints them."""
+    from mcore_lint.fix.loop import fix_source
+    from mcore_lint.rules.registry import configured as rule
+
+    rules = [rule("MC301", ()), rule("MC302", ())]
+    safe_only = fix_source(SOURCE, "t.py", rules, Target.parse("0.16.1"), edits=False)
+    assert not safe_only.changed and safe_only.remaining
+    assert all(f.fix.deferred for f in safe_only.remaining)
+    printed = fix_source(SOURCE, "t.py", rules, Target.parse("0.16.1"), edits=True)
+    assert all(f.fix.edits and not f.fix.deferred for f in printed.remaining)
+    assert [(f.code, f.location) for f in printed.remaining] == [
+        (f.code, f.location) for f in safe_only.remaining]
+    unsafe = fix_source(SOURCE, "t.py", rules, Target.parse("0.16.1"), unsafe=True, edits=False)
+    assert unsafe.changed and "get_pg_rank(tp_group)" in unsafe.text
+
+    before = (proj / "train.py").read_text()
+    r = _run(fix_command, "train.py", "--diff")
+    assert (proj / "train.py").read_text() == before and "get_pg_rank" not in r.stdout
+    rows = json.loads(_run(fix_command, "train.py", "--output-format", "json").stdout)
+    assert (proj / "train.py").read_text() == before  # nothing it may apply
+    groups = [row for row in rows if row["code"] in ("MC301", "MC302")]
+    assert groups and all(row["fix"]["edits"] for row in groups)
+    r = _run(fix_command, "train.py", "--unsafe-fixes")
+    assert "get_pg_rank(tp_group)" in (proj / "train.py").read_text(), r.stdout

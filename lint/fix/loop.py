@@ -6,6 +6,7 @@ result no longer parses is undone entirely and the rules whose fixes were in it 
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -55,11 +56,18 @@ def _choose(text: str, findings: list[Finding], unsafe: bool) -> list[Finding]:
 
 def fix_source(source: str, filename: str, rules: Sequence[type[Rule]], target: Target | None = None, *,
                unsafe: bool = False, module: str | None = None, is_package: bool = False,
-               max_iterations: int = MAX_ITERATIONS) -> FixResult:
-    """Fix ``source`` until no applicable fix remains. Raises ParseError if the input does not parse."""
+               max_iterations: int = MAX_ITERATIONS, edits: bool = True) -> FixResult:
+    """Fix ``source`` until no applicable fix remains. Raises ParseError if the input does not parse.
+
+    ``edits=False``: the report prints no edits of the findings left, so a rule whose fixes this
+    run cannot apply (unsafe ones without ``unsafe``) may leave them deferred: ``mcore-fix``
+    then costs about what ``mcore-lint`` costs on files it does not rewrite."""
     current = source
     fixed: list[Finding] = []
-    findings = check_source(current, filename, rules, target, module=module, is_package=is_package)
+    check = functools.partial(check_source, filename=filename, rules=rules, target=target, module=module,
+                              is_package=is_package, edits=edits,
+                              apply=Applicability.UNSAFE if unsafe else Applicability.SAFE)
+    findings = check(current)
     for _ in range(max_iterations):
         chosen = _choose(current, findings, unsafe)
         if not chosen:
@@ -73,13 +81,12 @@ def fix_source(source: str, filename: str, rules: Sequence[type[Rule]], target: 
             tree = parse(new, filename)
         except (OverlapError, ParseError, ValueError, Exception) as e:  # noqa: BLE001 - any failure reverts
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            return FixResult(source, [], check_source(source, filename, rules, target, module=module,
-                                                      is_package=is_package),
+            return FixResult(source, [], check(source),
                              error=f"fix by {', '.join(codes)} produced invalid code ({reason}); "
                                    f"changes reverted - please report this bug")
         if new == current:
             return FixResult(current, fixed, findings)
         fixed.extend(chosen)
         current = new
-        findings = check_source(current, filename, rules, target, module=module, is_package=is_package, tree=tree)
+        findings = check(current, tree=tree)
     return FixResult(current, fixed, findings, converged=not _choose(current, findings, unsafe))
