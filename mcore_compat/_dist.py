@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import weakref
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any, Callable, Iterable, Mapping
 
 PS_QUALNAME = "megatron.core.parallel_state"
@@ -147,6 +147,15 @@ UNBOUND: Any = _Unbound()
 MP_INITIALIZED_GLOBALS = ("_TENSOR_MODEL_PARALLEL_GROUP", "_PIPELINE_MODEL_PARALLEL_GROUP",
                           "_DATA_PARALLEL_GROUP")
 
+#: Of :data:`MP_INITIALIZED_GLOBALS`, the one ``initialize_model_parallel`` assigns last: every
+#: release 0.5.0-0.19.2 builds the data-parallel, then the tensor-parallel, then the
+#: pipeline-parallel groups, and only it and ``destroy_model_parallel`` assign the three
+#: (each wheel's parallel_state.py; tests/test_shim_fastpath.py reads them all). So, as long as
+#: megatron's own functions are what set them, "this one is set" is "all three are set", and the
+#: fast path tests one attribute instead of three. :func:`fast_megatron` checks the installed
+#: release's bytecode for exactly that before the fast path is used.
+MP_ASSIGNED_LAST = "_PIPELINE_MODEL_PARALLEL_GROUP"
+
 
 def fast_world() -> Any:
     """torch's ``distributed_c10d._world`` when ``_world._default_pg is not None`` is exactly
@@ -182,7 +191,48 @@ def fast_megatron(ps: ModuleType | None) -> Any:
         return UNBOUND
     if not all(hasattr(ps, n) for n in MP_INITIALIZED_GLOBALS):
         return UNBOUND
+    if not assigned_last(ps):
+        return UNBOUND
     return ps
+
+
+def _global_stores(code: CodeType, names: frozenset[str]) -> list[str]:
+    """The ``names`` a code object assigns as globals, in bytecode order (nested code last)."""
+    import dis
+
+    out = [ins.argval for ins in dis.get_instructions(code)
+           if ins.opname == "STORE_GLOBAL" and ins.argval in names]
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            out += _global_stores(const, names)
+    return out
+
+
+def assigned_last(ps: ModuleType) -> bool:
+    """True when, in the installed parallel_state, only ``initialize_model_parallel`` and
+    ``destroy_model_parallel`` assign :data:`MP_INITIALIZED_GLOBALS`, and the first assignment
+    of :data:`MP_ASSIGNED_LAST` in ``initialize_model_parallel`` comes after every assignment of
+    the other two (read from the bytecode once per process, a few ms)."""
+    init = getattr(getattr(ps, "initialize_model_parallel", None), "__code__", None)
+    destroy = getattr(getattr(ps, "destroy_model_parallel", None), "__code__", None)
+    if init is None or destroy is None:
+        return False
+    others = [value.__code__ for value in vars(ps).values()
+              if isinstance(getattr(value, "__code__", None), CodeType)
+              and getattr(value, "__module__", None) == ps.__name__]
+    return assignment_order_holds(init, [c for c in others if c is not init and c is not destroy])
+
+
+def assignment_order_holds(init: CodeType, others: Iterable[CodeType]) -> bool:
+    """:func:`assigned_last` on code objects (so a test can check releases it cannot import)."""
+    names = frozenset(MP_INITIALIZED_GLOBALS)
+    if any(names & set(code.co_names) and _global_stores(code, names) for code in others):
+        return False  # another function sets them: the order below says nothing
+    stores = _global_stores(init, names)
+    if set(stores) != names:
+        return False
+    first = stores.index(MP_ASSIGNED_LAST)
+    return all(n == MP_ASSIGNED_LAST for n in stores[first:])
 
 
 _WORLD: Any = None  # fast_world() once torch is found (UNBOUND if it does not fit)

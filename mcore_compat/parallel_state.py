@@ -140,12 +140,14 @@ def answer(name: str, field: str, op: str, explicit: Any = None, pg_collection: 
 # A getter called with no arguments, with torch.distributed and megatron's model-parallel state
 # initialised, is answered by the installed release's own getter: :func:`answer` would do the
 # same after ~2-4 us of checks, and trainers call these per microbatch (target: <= 1.3x the
-# upstream call, issue 11). The test for "both initialised" reads the attributes
-# ``torch.distributed.is_initialized()`` and megatron's ``model_parallel_is_initialized()`` read
-# (see _dist.fast_world / fast_megatron; calling those two costs ~0.25 us, more than upstream's
-# getter) on objects bound by the first full-path call. Until then, and without torch or
-# megatron, or on versions that read something else, they are placeholders whose attributes
-# are None, so the full path answers.
+# upstream call, issue 11). The test for "both initialised" reads the attribute
+# ``torch.distributed.is_initialized()`` reads and the one of the three globals megatron's
+# ``model_parallel_is_initialized()`` reads that ``initialize_model_parallel`` assigns last
+# (_dist.MP_ASSIGNED_LAST: set only when the other two are; see _dist.fast_world /
+# fast_megatron / assigned_last; calling those two functions costs ~0.25 us, more than
+# upstream's getter) on objects bound by the first full-path call. Until then, and without
+# torch or megatron, or on versions that read or assign something else, they are placeholders
+# whose attributes are None, so the full path answers.
 #
 # Each getter's source is generated from a template (as collections.namedtuple does) so that
 # upstream's function is a literal attribute of megatron's module (``_MPS.<name>``): looked up
@@ -159,9 +161,7 @@ _bound = False
 _FAST_TEMPLATE = """\
 def {name}({params}**kwargs):
     if (not kwargs{guard} and _WORLD._default_pg is not None
-            and _MPS._TENSOR_MODEL_PARALLEL_GROUP is not None
-            and _MPS._PIPELINE_MODEL_PARALLEL_GROUP is not None
-            and _MPS._DATA_PARALLEL_GROUP is not None):
+            and _MPS._PIPELINE_MODEL_PARALLEL_GROUP is not None):
         try:
             upstream = _MPS.{name}
         except AttributeError:  # not in the installed release: the full path answers
@@ -197,9 +197,7 @@ PARAMETERLESS = frozenset({
 _FAST_TEMPLATE_PARAMETERLESS = """\
 def {name}({group_kw}=None, pg_collection=None):
     if ({group_kw} is None and pg_collection is None and _WORLD._default_pg is not None
-            and _MPS._TENSOR_MODEL_PARALLEL_GROUP is not None
-            and _MPS._PIPELINE_MODEL_PARALLEL_GROUP is not None
-            and _MPS._DATA_PARALLEL_GROUP is not None):
+            and _MPS._PIPELINE_MODEL_PARALLEL_GROUP is not None):
         try:
             upstream = _MPS.{name}
         except AttributeError:  # not in the installed release: the full path answers

@@ -291,7 +291,9 @@ def test_megatron_initialised_test_reads_the_globals_the_fast_path_reads(release
     (0.18+ cannot be imported here): model_parallel_is_initialized() tests exactly these."""
     import ast
 
-    from mcore_compat._dist import MP_INITIALIZED_GLOBALS
+    import types
+
+    from mcore_compat._dist import MP_INITIALIZED_GLOBALS, assignment_order_holds
     from tools.downloads import megatron_core
 
     src = (megatron_core(release) / "megatron/core/parallel_state.py").read_text()
@@ -303,6 +305,16 @@ def test_megatron_initialised_test_reads_the_globals_the_fast_path_reads(release
               if isinstance(n, ast.FunctionDef) and n.name == "model_parallel_is_initialized")
     read = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
     assert read == set(MP_INITIALIZED_GLOBALS), (release, read)
+    # and the fast path may test only MP_ASSIGNED_LAST: the runtime check, on this release's
+    # compiled (not imported) functions, agrees that it is assigned after the other two
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = compile(src, f"parallel_state-{release}.py", "exec")
+    functions = {c.co_name: c for c in module.co_consts if isinstance(c, types.CodeType)}
+    init = functions.pop("initialize_model_parallel")
+    functions.pop("destroy_model_parallel")
+    assert assignment_order_holds(init, functions.values()), release
 
 
 def test_fast_path_binds_only_what_reads_the_same_state():
@@ -328,6 +340,28 @@ def test_fast_path_binds_only_what_reads_the_same_state():
     exec(other, fake.__dict__)  # noqa: S102 - a module built from the text above
     assert _dist.fast_megatron(fake) is _dist.UNBOUND
     exec(same, fake.__dict__)  # noqa: S102
+    assert _dist.fast_megatron(fake) is _dist.UNBOUND  # no initialize/destroy to read
+    init = ("def initialize_model_parallel():\n"
+            "    global _TENSOR_MODEL_PARALLEL_GROUP, _PIPELINE_MODEL_PARALLEL_GROUP, _DATA_PARALLEL_GROUP\n"
+            "    _DATA_PARALLEL_GROUP = 1\n"
+            "    for g in (2, 3):\n"
+            "        _TENSOR_MODEL_PARALLEL_GROUP = g\n"
+            "    _PIPELINE_MODEL_PARALLEL_GROUP = 4\n"
+            "def destroy_model_parallel():\n"
+            "    global _TENSOR_MODEL_PARALLEL_GROUP, _PIPELINE_MODEL_PARALLEL_GROUP, _DATA_PARALLEL_GROUP\n"
+            "    _PIPELINE_MODEL_PARALLEL_GROUP = _TENSOR_MODEL_PARALLEL_GROUP = _DATA_PARALLEL_GROUP = None\n")
+    exec(init, fake.__dict__)  # noqa: S102
+    assert _dist.fast_megatron(fake) is fake
+    late_tp = init.replace("    _PIPELINE_MODEL_PARALLEL_GROUP = 4\n",
+                           "    _PIPELINE_MODEL_PARALLEL_GROUP = 4\n    _TENSOR_MODEL_PARALLEL_GROUP = 5\n")
+    exec(late_tp, fake.__dict__)  # noqa: S102 - the pipeline group no longer comes last
+    assert _dist.fast_megatron(fake) is _dist.UNBOUND
+    exec(init, fake.__dict__)  # noqa: S102
+    exec("def set_pp(g):\n    global _PIPELINE_MODEL_PARALLEL_GROUP\n"
+         "    _PIPELINE_MODEL_PARALLEL_GROUP = g\n", fake.__dict__)  # noqa: S102
+    fake.set_pp.__module__ = fake.__name__
+    assert _dist.fast_megatron(fake) is _dist.UNBOUND  # another function assigns it
+    del fake.set_pp
     assert _dist.fast_megatron(fake) is fake
     assert _dist.fast_megatron(None) is _dist.UNBOUND
     assert _dist.UNBOUND._default_pg is None and _dist.UNBOUND._DATA_PARALLEL_GROUP is None
