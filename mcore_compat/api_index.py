@@ -144,9 +144,8 @@ class ApiIndex:
         self._bit = {r: i for i, r in enumerate(self.releases)}
         self._views: dict[str, dict[str, Record]] = {}
         self._getters: dict[str, Callable[[str], Record | None]] = {}
-        self._by_name: dict[str, dict[str, list[str]]] = {}
+        self._tree: tuple[dict[str, list[str]], dict[str, list[str]]] | None = None
         self._resolved: dict[tuple[str, str], Resolution] = {}
-        self._children: dict[str, dict[str, list[str]]] = {}
         self._closest: dict[tuple[str, str, int], list[str]] = {}
 
     # -- decoding on demand --
@@ -409,29 +408,35 @@ class ApiIndex:
         return runs
 
     # -- search --
-    def _names(self, release: str) -> dict[str, list[str]]:
-        release = self.release(release)
-        got = self._by_name.get(release)
-        if got is None:
-            got = {}
-            for q, rec in self.view(release).items():
-                if rec["k"] == "alias" and not rec["to"].startswith(ROOT_PACKAGE):
-                    continue
-                got.setdefault(q.rsplit(".", 1)[1], []).append(q)
-            self._by_name[release] = got
-        return got
+    def _name_tree(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """``(last component -> qualnames, parent -> child names)`` over every release, from
+        the qualnames alone (no line decoded); queries then keep the ones present in their
+        release, decoding only those lines instead of building the release's whole view."""
+        if self._tree is None:
+            by_name: dict[str, list[str]] = {}
+            children: dict[str, list[str]] = {}
+            for q in self.qualnames():
+                parent, _, name = q.rpartition(".")
+                by_name.setdefault(name, []).append(q)
+                children.setdefault(parent, []).append(name)
+            self._tree = (by_name, children)
+        return self._tree
 
     def where_defined(self, release: str, name: str) -> list[str]:
         """Canonical qualnames (deduplicated, shortest public path first) named ``name`` in
         ``release``: "the symbol lives elsewhere now"."""
         out: dict[str, str] = {}
-        view = self.view(release)
-        for q in self._names(release).get(name, []):
+        release = self.release(release)
+        get = self._getter(release)
+        for q in self._name_tree()[0].get(name, ()):
+            rec = get(q)
+            if rec is None or (rec["k"] == "alias" and not rec["to"].startswith(ROOT_PACKAGE)):
+                continue
             res = self.resolve(release, q)
             if res.qualname != q:  # a spelling through imports counts when a package
                 parent = q.rsplit(".", 1)[0]  # re-exports its own submodule's object, or
-                deliberate = view.get(q, {}).get("set")  # a module assigns it (`Old = New`)
-                pkg = view.get(parent, {}).get("pkg") and res.qualname.startswith(parent + ".")
+                deliberate = rec.get("set")  # a module assigns it (`Old = New`)
+                pkg = (get(parent) or {}).get("pkg") and res.qualname.startswith(parent + ".")
                 if not (deliberate or pkg):
                     continue
             if res.found and res.record and res.record["k"] in {"function", "class", "module"}:
@@ -445,15 +450,8 @@ class ApiIndex:
         """Names directly under ``qualname`` in ``release`` (after resolving it)."""
         res = self.resolve(release, qualname)
         base = res.qualname if res.found else qualname
-        release = self.release(release)
-        tree = self._children.get(release)
-        if tree is None:
-            tree = {}
-            for q in self.view(release):
-                parent, _, name = q.rpartition(".")
-                tree.setdefault(parent, []).append(name)
-            self._children[release] = tree
-        return sorted(tree.get(base, []))
+        get = self._getter(self.release(release))
+        return sorted(n for n in self._name_tree()[1].get(base, ()) if get(f"{base}.{n}") is not None)
 
     def closest(self, release: str, qualname: str, n: int = 3) -> list[str]:
         """Close spellings of ``qualname``'s last component among its parent's names

@@ -351,3 +351,43 @@ def test_lines_file_round_trip_and_truncation(tmp_path):
     for odd in ('megatron.core."x"', "megatron.core.a b", "megatron.core.a\\b"):
         with pytest.raises(ValueError, match="cannot be stored"):
             api_index.encode_lines({**index, "symbols": [[odd, [1, 0]]]})
+
+
+def _where_defined_from_views(idx, release, name):
+    """The bulk algorithm (every record of the release decoded), as a reference."""
+    view = idx.view(release)
+    out = {}
+    for q, rec in view.items():
+        if q.rsplit(".", 1)[-1] != name or (rec["k"] == "alias" and not rec["to"].startswith("megatron.core")):
+            continue
+        res = idx.resolve(release, q)
+        if res.qualname != q:
+            parent = q.rsplit(".", 1)[0]
+            if not (rec.get("set") or (view.get(parent, {}).get("pkg") and res.qualname.startswith(parent + "."))):
+                continue
+        if res.found and res.record and res.record["k"] in {"function", "class", "module"}:
+            best = out.get(res.qualname)
+            if best is None or (len(q), q) < (len(best), best):
+                out[res.qualname] = q
+    return sorted(out.values(), key=lambda q: (q.count("."), q))
+
+
+def test_name_searches_decode_only_what_they_need():
+    idx = api_index.ApiIndex.from_text(api_index.INDEX_PATH.read_text())
+    names = ["get_data_parallel_world_size", "TransformerConfig", "ColumnParallelLinear",
+             "get_pg_size", "ProcessGroupCollection", "parallel_state", "no_such_name"]
+    lazy = {(r, n): idx.where_defined(r, n) for r in ("0.9.0", "0.16.1") for n in names}
+    parents = ["megatron.core.parallel_state", "megatron.core.tensor_parallel", "megatron.core"]
+    kids = {(r, p): idx.children(r, p) for r in ("0.9.0", "0.16.1") for p in parents}
+    assert idx._views == {}  # answered line by line
+    assert lazy[("0.16.1", "get_data_parallel_world_size")] == [
+        "megatron.core.parallel_state.get_data_parallel_world_size"]
+    assert lazy[("0.16.1", "no_such_name")] == []
+    for (r, n), got in lazy.items():
+        assert got == _where_defined_from_views(idx, r, n), (r, n)
+    for (r, p), got in kids.items():
+        view = idx.view(r)
+        assert got == sorted(q.rpartition(".")[2] for q in view if q.rpartition(".")[0] == p), (r, p)
+        assert got
+    assert "get_pg_size" not in idx.children("0.12.3", "megatron.core.utils")  # 0.13.0+
+    assert "get_pg_size" in idx.children("0.16.1", "megatron.core.utils")

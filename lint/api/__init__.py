@@ -7,7 +7,22 @@ signatures), :mod:`.show` groups a symbol's signature into runs of releases, :mo
 formats both (text, json, a self-contained html page), :mod:`.command` is the click command.
 """
 
-from .diff import ApiDiff, Change, diff_releases, param_changes
-from .show import SymbolHistory, show_symbol
+from __future__ import annotations
 
-__all__ = ["ApiDiff", "Change", "diff_releases", "param_changes", "SymbolHistory", "show_symbol"]
+import importlib
+from typing import Any
+
+#: Public name -> submodule. Imported on first use (PEP 562): the lint rules import this
+#: package's ``symbols``/``messages`` and should not pay for the report's diff and rendering
+#: modules (~5 ms of a run that re-checks one file).
+_LAZY = {"ApiDiff": "diff", "Change": "diff", "diff_releases": "diff", "param_changes": "diff",
+         "SymbolHistory": "show", "show_symbol": "show"}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import ast
 import json
+import pkgutil
 import re
 from functools import lru_cache
-from importlib import resources
 
 from ..api.symbols import attribute_inside
 from .base import Applicability, Context, ImportRequest, Invalid, Rule, Valid
@@ -23,7 +23,12 @@ PARALLEL_STATE = "megatron.core.parallel_state"
 
 @lru_cache(maxsize=1)
 def _facts() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
-    data = json.loads(resources.files("mcore_lint").joinpath("data/mc101_namespaces.json").read_text("utf-8"))
+    # pkgutil.get_data, not importlib.resources: same loader-aware read (a zipped install works
+    # too) without importing zipfile and the resources machinery (~5 ms of a one-file run)
+    raw = pkgutil.get_data("mcore_lint", "data/mc101_namespaces.json")
+    if raw is None:  # a loader that cannot read data files
+        raise FileNotFoundError("mcore_lint/data/mc101_namespaces.json")
+    data = json.loads(raw.decode("utf-8"))
     return frozenset(data["parallel_state_functions"]), {k: frozenset(v) for k, v in data["modules"].items()}
 
 
