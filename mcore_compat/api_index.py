@@ -112,13 +112,13 @@ class ApiIndex:
             raise ApiIndexError(
                 f"{source}: API index format {fmt!r}, this mcore_compat reads {SUPPORTED_FORMAT}"
             )
-        self._init_lines(encode_lines(data).split("\n"), source)
+        self._init_lines(_lines_of(encode_lines(data)), source)
 
     @classmethod
     def from_text(cls, text: str, source: str = "<memory>") -> "ApiIndex":
         """The index stored as ``text`` (a format-2 file's contents)."""
         self = cls.__new__(cls)
-        self._init_lines(text.split("\n"), source)
+        self._init_lines(_lines_of(text), source)
         return self
 
     def _init_lines(self, lines: list[str], source: str) -> None:
@@ -482,6 +482,13 @@ def load(path: str | Path | None = None) -> ApiIndex:
     return ApiIndex.from_text(text, str(p))
 
 
+def _lines_of(text: str) -> list[str]:
+    lines = text.split("\n")  # not splitlines(): only "\n" ends a line of this format
+    if lines and not lines[-1]:
+        lines.pop()  # the final newline
+    return lines
+
+
 def encode_lines(index: dict) -> str:
     """The format-2 text of an in-memory index (qualnames in sorted order: lookups bisect)."""
     header = {k: v for k, v in index.items() if k not in {"symbols", "payloads"}}
@@ -492,7 +499,7 @@ def encode_lines(index: dict) -> str:
             raise ValueError(f"qualname {q!r} cannot be stored in an index line")
         out.append(json.dumps([q, pairs], separators=(",", ":")))
     out.extend(json.dumps(rec, sort_keys=True, separators=(",", ":")) for rec in index["payloads"])
-    return "\n".join(out)
+    return "\n".join(out) + "\n"
 
 
 def format_params(params: list[list] | None, annotations: bool = True) -> str:
