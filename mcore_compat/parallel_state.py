@@ -158,9 +158,11 @@ _WORLD: Any = UNBOUND   # torch.distributed.distributed_c10d._world once bound
 _MPS: Any = UNBOUND     # megatron.core.parallel_state once bound
 _bound = False
 
+#: ``params`` the parameter list, ``guard`` the test that no group (nor other keyword) was
+#: given, ``call`` the arguments upstream's getter gets, ``full`` the full path's call.
 _FAST_TEMPLATE = """\
-def {name}({params}**kwargs):
-    if (not kwargs{guard} and _WORLD._default_pg is not None
+def {name}({params}):
+    if ({guard} and _WORLD._default_pg is not None
             and _MPS._PIPELINE_MODEL_PARALLEL_GROUP is not None):
         try:
             upstream = _MPS.{name}
@@ -194,22 +196,6 @@ PARAMETERLESS = frozenset({
     "get_expert_tensor_and_model_parallel_rank", "get_expert_tensor_and_model_parallel_world_size",
 })
 
-_FAST_TEMPLATE_PARAMETERLESS = """\
-def {name}({group_kw}=None, pg_collection=None):
-    if ({group_kw} is None and pg_collection is None and _WORLD._default_pg is not None
-            and _MPS._PIPELINE_MODEL_PARALLEL_GROUP is not None):
-        try:
-            upstream = _MPS.{name}
-        except AttributeError:  # not in the installed release: the full path answers
-            pass
-        else:
-            return upstream()
-    elif not _bound:
-        _bind_fast_path()
-    return answer({name!r}, {field!r}, {op!r}, {group_kw}, pg_collection, None, {group_kw!r})
-"""
-
-
 def _bind_fast_path() -> None:
     """Bind :data:`_WORLD` / :data:`_MPS` once torch and megatron are both importable."""
     global _WORLD, _MPS, _bound
@@ -221,9 +207,8 @@ def _bind_fast_path() -> None:
         _WORLD, _MPS = world, mps
 
 
-def _generate(name: str, params: str = "", guard: str = "", call: str = "", full: str = "",
-              template: str = _FAST_TEMPLATE, **fields: str) -> Callable[..., Any]:
-    src = template.format(name=name, params=params, guard=guard, call=call, full=full, **fields)
+def _generate(name: str, params: str, guard: str, call: str, full: str) -> Callable[..., Any]:
+    src = _FAST_TEMPLATE.format(name=name, params=params, guard=guard, call=call, full=full)
     namespace: dict[str, Any] = {}
     code = compile(src, f"<mcore_compat.parallel_state.{name}>", "exec")
     exec(code, globals(), namespace)  # noqa: S102 - our own template, names from _SIMPLE
@@ -242,14 +227,17 @@ def _getter(name: str, field: str, op: str, doc: str) -> Callable[..., Any]:
     where = (f"Group: ``{group_kw}=``, else ``pg_collection.{field}``, else the installed "
              f"release's ``{name}``; single process: {_OPS[op][1]!r}.")
     if name in PARAMETERLESS:
-        fn = _generate(name, template=_FAST_TEMPLATE_PARAMETERLESS, group_kw=group_kw, field=field,
-                       op=op)
+        fn = _generate(name, params=f"{group_kw}=None, pg_collection=None",
+                       guard=f"{group_kw} is None and pg_collection is None", call="",
+                       full=f"answer({name!r}, {field!r}, {op!r}, {group_kw}, pg_collection, None, "
+                            f"{group_kw!r})")
         fn.__doc__ = f"{doc}\n\n{where} Upstream's getter takes no arguments in any release."
         kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
         params = [inspect.Parameter(group_kw, kind, default=None),
                   inspect.Parameter("pg_collection", kind, default=None)]
     else:
-        fn = _generate(name, full=f"_full_simple({name!r}, {field!r}, {op!r}, kwargs)")
+        fn = _generate(name, params="**kwargs", guard="not kwargs", call="",
+                       full=f"_full_simple({name!r}, {field!r}, {op!r}, kwargs)")
         fn.__doc__ = (f"{doc}\n\n{where} Other keywords go to the installed getter by keyword "
                       "(dropped when a default the release lacks, else TypeError).")
         params = [inspect.Parameter(group_kw, inspect.Parameter.KEYWORD_ONLY, default=None),
@@ -357,8 +345,8 @@ def _dp_getter(name: str, op: str, doc: str) -> Callable[..., Any]:
     pg_collection=None, **kwargs)``, generated as ``(with_context_parallel=False, **kwargs)``:
     keyword-only parameters cost a lookup each per call. The fast path forwards
     ``with_context_parallel`` by keyword, as the full path (0.19 inserted a 2nd positional)."""
-    fn = _generate(name, params="with_context_parallel=False, ",
-                   guard=" and (with_context_parallel is False or with_context_parallel is True)",
+    fn = _generate(name, params="with_context_parallel=False, **kwargs",
+                   guard="not kwargs and (with_context_parallel is False or with_context_parallel is True)",
                    call="with_context_parallel=with_context_parallel",
                    full=f"_full_dp({name!r}, {op!r}, with_context_parallel, kwargs)")
     fn.__doc__ = doc
